@@ -1,0 +1,26 @@
+// optdb cancel: drop a pending transaction from its blocks.
+#include "command.hpp"
+
+namespace optdb::cli {
+
+void addCancel(CLI::App& app, Globals& g) {
+  struct Args {
+    std::string trx;
+    std::vector<std::string> blocks;
+  };
+  auto args = std::make_shared<Args>();
+  auto* sub = app.add_subcommand("cancel", "Remove a pending transaction from blocks");
+  sub->add_option("--trx", args->trx, "The transaction id")->required()->type_name("ID");
+  sub->add_option("blocks", args->blocks, "Blocks to remove it from")->required()->type_name("BLOCK");
+  sub->footer("Example:\n  optdb --store ./db cancel --trx t1 b1 b2");
+  setAction(sub, g, [&g, args]() -> Status {
+    OPTDB_TRY(validateTrxId(args->trx, "--trx"));
+    for (const auto& b : args->blocks) OPTDB_TRY(validateBlockId(b, "block id \"" + b + "\""));
+    OPTDB_ASSIGN(auto repo, openRepo(g));
+    OPTDB_ASSIGN(auto result, repo->cancel(args->trx, args->blocks));
+    printJson(g, result.toJson());
+    return Status::ok();
+  });
+}
+
+}  // namespace optdb::cli

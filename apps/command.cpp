@@ -1,0 +1,93 @@
+#include "command.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+
+#include <fmt/format.h>
+
+namespace optdb::cli {
+
+void setAction(CLI::App* sub, Globals& g, std::function<Status()> body) {
+  sub->callback([&g, body = std::move(body)] {
+    Status s = body();
+    if (!s) {
+      printError(s.message());
+      g.exitCode = static_cast<int>(s.code());
+    }
+  });
+}
+
+Result<std::string> storePath(const Globals& g) {
+  if (g.store.empty()) return Status::invalid("no store given: use --store DIR or set OPTDB_STORE");
+  struct stat st;
+  if (::stat(g.store.c_str(), &st) == 0 && !S_ISDIR(st.st_mode))
+    return Status::invalid(fmt::format("store {} exists and is not a directory", g.store));
+  return g.store;
+}
+
+StoreOptions storeOptions(const Globals& g) {
+  StoreOptions o;
+  const char* env = std::getenv("OPTDB_SYNC");
+  o.sync = !g.noSync && !(env && std::string(env) == "0");
+  o.lockTimeout = g.lockTimeout;
+  return o;
+}
+
+Result<std::unique_ptr<StorageRepo>> openRepo(const Globals& g, RestoreCallback restore) {
+  OPTDB_ASSIGN(auto path, storePath(g));
+  return openStore(path, storeOptions(g), std::move(restore));
+}
+
+Result<std::string> readInput(const std::string& file) {
+  if (file.empty() || file == "-") {
+    std::string s((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+    if (std::cin.bad()) return Status::io("reading stdin failed");
+    return s;
+  }
+  struct stat st;
+  if (::stat(file.c_str(), &st) != 0)
+    return Status::invalid(fmt::format("{}: {}", file, std::strerror(errno)));
+  if (S_ISDIR(st.st_mode)) return Status::invalid(fmt::format("{}: is a directory", file));
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return Status::invalid(fmt::format("{}: cannot be read", file));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void printJson(const Globals& g, const Json& value) {
+  std::string out = toJson(value, g.pretty);
+  out.push_back('\n');
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  std::fflush(stdout);
+}
+
+void printError(const std::string& message) {
+  std::string line = message;
+  for (char& c : line)
+    if (c == '\n' || c == '\r') c = ' ';
+  std::fprintf(stderr, "optdb: error: %s\n", line.c_str());
+}
+
+Result<Rev> revOption(const std::string& text, const std::string& option) { return parseRev(text, option); }
+
+Result<double> secondsOption(const std::string& text, const std::string& option) {
+  char* end = nullptr;
+  errno = 0;
+  double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || errno != 0 || !std::isfinite(v) || v < 0 ||
+      text.find_first_not_of("0123456789.") != std::string::npos)
+    return Status::invalid(fmt::format("{}: expected decimal seconds (e.g. 2.5), got '{}'", option, text));
+  return v;
+}
+
+}  // namespace optdb::cli

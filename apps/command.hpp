@@ -1,0 +1,55 @@
+// What every subcommand shares: the global options, opening the store,
+// reading input, and printing results and errors the same way.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "optdb/json.hpp"
+#include "optdb/storage_repo.hpp"
+
+namespace optdb::cli {
+
+struct Globals {
+  std::string store;
+  bool pretty = false;
+  bool noSync = false;
+  double lockTimeout = 30.0;
+  int exitCode = 0;
+};
+
+// Each subcommand file defines one of these; main() calls them all.
+void addGet(CLI::App& app, Globals& g);
+void addPend(CLI::App& app, Globals& g);
+void addCommit(CLI::App& app, Globals& g);
+void addCancel(CLI::App& app, Globals& g);
+void addInspect(CLI::App& app, Globals& g);
+void addArchive(CLI::App& app, Globals& g);
+void addRestore(CLI::App& app, Globals& g);
+void addRepair(CLI::App& app, Globals& g);
+
+// Runs `body` as the subcommand's action; its Status becomes the exit code.
+void setAction(CLI::App* sub, Globals& g, std::function<Status()> body);
+
+// The store directory, checked: given, and a directory if it exists.
+Result<std::string> storePath(const Globals& g);
+StoreOptions storeOptions(const Globals& g);
+Result<std::unique_ptr<StorageRepo>> openRepo(const Globals& g, RestoreCallback restore = {});
+
+// The whole of FILE, or of stdin for "-".
+Result<std::string> readInput(const std::string& file);
+
+// One JSON value and a newline on stdout.
+void printJson(const Globals& g, const Json& value);
+// "optdb: error: …" on stderr, on one line.
+void printError(const std::string& message);
+
+// Parsers for option values, with the option's name in their messages.
+Result<Rev> revOption(const std::string& text, const std::string& option);
+Result<double> secondsOption(const std::string& text, const std::string& option);
+
+}  // namespace optdb::cli

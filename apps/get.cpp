@@ -1,0 +1,54 @@
+// optdb get: read blocks at their latest or a given revision.
+#include "command.hpp"
+
+namespace optdb::cli {
+
+void addGet(CLI::App& app, Globals& g) {
+  struct Args {
+    std::vector<std::string> blocks, committed, restoreFrom;
+    std::string rev, trx;
+  };
+  auto args = std::make_shared<Args>();
+  auto* sub = app.add_subcommand("get", "Read blocks, at their latest or a given revision");
+  sub->add_option("blocks", args->blocks, "Block ids (put ids starting with '-' after --)")->required()->type_name("BLOCK");
+  sub->add_option("--rev", args->rev, "Read at this revision")->type_name("N");
+  sub->add_option("--trx", args->trx, "Apply this pending transaction on top")->type_name("ID");
+  sub->add_option("--committed", args->committed, "A transaction committed elsewhere at REV (repeatable)")
+      ->type_name("ID:REV")
+      ->allow_extra_args(false);
+  sub->add_option("--restore-from", args->restoreFrom,
+                  "Where to fetch revisions this store lacks: FILE, DIR or cmd:COMMAND (repeatable)")
+      ->type_name("SRC")
+      ->allow_extra_args(false);
+  sub->footer("Example:\n  optdb --store ./db get b1 b2 --rev 7 | jq '.b1.block'");
+  setAction(sub, g, [&g, args]() -> Status {
+    GetContext ctx;
+    if (!args->rev.empty()) {
+      OPTDB_ASSIGN(ctx.rev, revOption(args->rev, "--rev"));
+    }
+    if (!args->trx.empty()) {
+      OPTDB_TRY(validateTrxId(args->trx, "--trx"));
+      ctx.trxId = args->trx;
+    }
+    for (const auto& c : args->committed) {
+      auto colon = c.rfind(':');
+      if (colon == std::string::npos) return Status::invalid("--committed: expected ID:REV, got '" + c + "'");
+      TrxRev tr{c.substr(0, colon), 0};
+      OPTDB_TRY(validateTrxId(tr.trxId, "--committed"));
+      OPTDB_ASSIGN(tr.rev, revOption(c.substr(colon + 1), "--committed"));
+      ctx.committed.push_back(tr);
+    }
+    for (const auto& b : args->blocks) OPTDB_TRY(validateBlockId(b, "block id \"" + b + "\""));
+    RestoreCallback restore;
+    if (!args->restoreFrom.empty()) return Status::invalid("--restore-from: not available yet");
+    OPTDB_ASSIGN(auto repo, openRepo(g, restore));
+    OPTDB_ASSIGN(auto result, repo->get(args->blocks, ctx));
+    printJson(g, result.toJson());
+    for (const auto& [id, state] : result.blocks)
+      if (state.notFound) printError(*state.notFound);
+    if (result.anyMissing()) g.exitCode = static_cast<int>(Code::NotFound);
+    return Status::ok();
+  });
+}
+
+}  // namespace optdb::cli

@@ -1,0 +1,50 @@
+// optdb pend: stage a transaction's transforms as pending on its blocks.
+#include "command.hpp"
+#include "optdb/codec.hpp"
+
+namespace optdb::cli {
+
+void addPend(CLI::App& app, Globals& g) {
+  struct Args {
+    std::string trx, rev, policy = "c", timeout = "30", file = "-";
+  };
+  auto args = std::make_shared<Args>();
+  auto* sub = app.add_subcommand("pend", "Stage a transaction (Transforms JSON from FILE or stdin) as pending");
+  sub->add_option("--trx", args->trx, "The transaction id")->required()->type_name("ID");
+  sub->add_option("--rev", args->rev, "The revision the transaction was built on; newer ones are reported missing")
+      ->type_name("N");
+  sub->add_option("--policy", args->policy,
+                  "Other pending transactions: c continue, f fail, r fail returning them, w wait")
+      ->type_name("c|f|r|w");
+  sub->add_option("--timeout", args->timeout, "Seconds policy w waits (default 30)")->type_name("SEC");
+  sub->add_option("file", args->file, "Transforms JSON file, or - for stdin (the default)")->type_name("FILE|-");
+  sub->footer(
+      "Example:\n"
+      "  echo '{\"inserts\":{\"b1\":{\"header\":{\"id\":\"b1\",\"type\":\"note\",\"collectionId\":\"c1\"},\"text\":\"hi\"}}}' \\\n"
+      "    | optdb --store ./db pend --trx t1");
+  setAction(sub, g, [&g, args]() -> Status {
+    PendRequest req;
+    OPTDB_TRY(validateTrxId(args->trx, "--trx"));
+    req.trxId = args->trx;
+    if (!args->rev.empty()) {
+      OPTDB_ASSIGN(req.rev, revOption(args->rev, "--rev"));
+    }
+    if (args->policy == "c") req.policy = Policy::Continue;
+    else if (args->policy == "f") req.policy = Policy::Fail;
+    else if (args->policy == "r") req.policy = Policy::Return;
+    else if (args->policy == "w") req.policy = Policy::Wait;
+    else return Status::invalid("--policy: expected c, f, r or w, got '" + args->policy + "'");
+    OPTDB_ASSIGN(req.timeoutSeconds, secondsOption(args->timeout, "--timeout"));
+    OPTDB_ASSIGN(auto text, readInput(args->file));
+    OPTDB_ASSIGN(auto json, parseJson(text, args->file == "-" ? "stdin" : args->file));
+    OPTDB_ASSIGN(req.transforms, decodeTransforms(json, "transforms"));
+    OPTDB_ASSIGN(auto repo, openRepo(g));
+    OPTDB_ASSIGN(auto result, repo->pend(req));
+    printJson(g, result.toJson());
+    if (result.outcome == PendResult::Outcome::Stale) g.exitCode = static_cast<int>(Code::Stale);
+    if (result.outcome == PendResult::Outcome::PendingConflict) g.exitCode = static_cast<int>(Code::PendingConflict);
+    return Status::ok();
+  });
+}
+
+}  // namespace optdb::cli

@@ -1,0 +1,66 @@
+// One block's versioned history over a RawStorage: materialization at any
+// revision, the steps of a commit, retention of materializations, and the
+// restoration hook for revisions this store does not hold.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "optdb/raw_storage.hpp"
+
+namespace optdb {
+
+// Asked for a block's history when a revision lies outside meta.ranges (rev
+// nullopt: the block is missing entirely). It saves what it finds into the
+// store; NotFound when no source has it.
+using RestoreCallback = std::function<Status(const BlockId& id, std::optional<Rev> rev)>;
+
+// A materialization is kept at the tip, at the first revision of each range,
+// and at every kCheckpointInterval-th revision of a range, so that a read
+// replays fewer than kCheckpointInterval transforms.
+constexpr std::size_t kCheckpointInterval = 32;
+
+struct CommittedRevision {
+  TrxRev trxRev;
+  Transform transform;
+};
+
+class BlockStorage {
+ public:
+  BlockStorage(BlockId id, RawStorage& raw, RestoreCallback restore = {});
+
+  const BlockId& id() const { return id_; }
+
+  // The block after the greatest committed revision ≤ rev (latest when
+  // nullopt); nullopt when deleted or never written. NotFound when `rev` is
+  // outside what this store holds and no restore source supplies it.
+  Result<std::optional<Json>> getBlock(std::optional<Rev> rev);
+
+  // Committed revisions in [from, to], ascending, with their transforms.
+  Result<std::vector<CommittedRevision>> committedRevisions(Rev from, Rev to);
+
+  // The commit's durable steps for this block, in SPEC §3 order: materialization,
+  // revision, pending→committed, meta.json; then prunes the old tip. The caller
+  // holds the block's lock and has computed `block` (the state after the commit).
+  Status writeCommit(const TrxId& trxId, Rev rev, const std::optional<Json>& block, BlockMeta meta);
+
+  // Finishes an interrupted commit of trxId at rev from whatever steps were
+  // done (the pending or committed transform must exist). Idempotent.
+  Status completeCommit(const TrxId& trxId, Rev rev);
+
+  // Number of transforms a read at `rev` replays, for tests and benchmarks.
+  std::size_t lastReplayCount() const { return lastReplay_; }
+
+ private:
+  // The state after the greatest committed revision ≤ target, considering revisions ≤ ceiling.
+  Result<std::optional<Json>> materialize(Rev target, Rev ceiling, const std::optional<TrxRev>& tip);
+  Status pruneMaterialization(const TrxRev& old, const BlockMeta& meta);
+
+  BlockId id_;
+  RawStorage& raw_;
+  RestoreCallback restore_;
+  std::size_t lastReplay_ = 0;
+};
+
+}  // namespace optdb

@@ -1,0 +1,35 @@
+// One JSON codec per model type: decoding validates shape and reports the path
+// at fault; encoding writes members in the order SPEC.md shows them.
+#pragma once
+
+#include <string_view>
+
+#include "optdb/json.hpp"
+#include "optdb/model.hpp"
+
+namespace optdb {
+
+// An integer literal in 0 … 2^53−1.
+Result<Rev> decodeRev(const Json& j, std::string_view where);
+
+Result<TrxRev> decodeTrxRev(const Json& j, std::string_view where);
+Json encodeTrxRev(const TrxRev& v);
+
+// A Block: an object whose header is {id, type, collectionId}; `expectedId` when known.
+Status validateBlock(const Json& j, std::string_view expectedId, std::string_view where);
+// [entity, index, deleteCount, inserted] with integer index and deleteCount.
+Status validateOperation(const Json& j, std::string_view where);
+
+Result<Transform> decodeTransform(const Json& j, const BlockId& blockId, std::string_view where);
+Json encodeTransform(const Transform& t);
+
+Result<Transforms> decodeTransforms(const Json& j, std::string_view where);
+Json encodeTransforms(const Transforms& t);
+
+Result<Ranges> decodeRanges(const Json& j, std::string_view where);
+Json encodeRanges(const Ranges& r);
+
+Result<BlockMeta> decodeMeta(const Json& j, std::string_view where);
+Json encodeMeta(const BlockMeta& m);
+
+}  // namespace optdb

@@ -1,0 +1,66 @@
+// The file-system seam (after LevelDB's Env): every file-system call libstore
+// makes goes through here, so tests can fail or "crash" any write, rename or
+// fsync, and simulate a power cut. Paths are relative to the Env's root; no
+// path may leave the root or pass through a symbolic link.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "optdb/status.hpp"
+
+namespace optdb {
+
+enum class FileType { None, File, Dir, Symlink, Other };
+
+struct DirEntry {
+  std::string name;
+  FileType type = FileType::Other;
+};
+
+class WritableFile {
+ public:
+  virtual ~WritableFile() = default;
+  virtual Status append(std::string_view data) = 0;
+  virtual Status sync() = 0;
+  virtual Status close() = 0;
+};
+
+// Held until destroyed; the kernel releases it when the process dies.
+class FileLock {
+ public:
+  virtual ~FileLock() = default;
+};
+
+enum class LockMode { Shared, Exclusive };
+
+class Env {
+ public:
+  virtual ~Env() = default;
+
+  // NotFound when the file does not exist.
+  virtual Result<std::string> readFile(const std::string& path) = 0;
+  // Creates or truncates.
+  virtual Result<std::unique_ptr<WritableFile>> newWritableFile(const std::string& path) = 0;
+  virtual Status rename(const std::string& from, const std::string& to) = 0;
+  virtual Status removeFile(const std::string& path) = 0;
+  // Ok when the directory exists already. "" is the root, created with its parents.
+  virtual Status createDir(const std::string& path) = 0;
+  virtual Status syncDir(const std::string& path) = 0;
+  // NotFound when the directory does not exist.
+  virtual Result<std::vector<DirEntry>> listDir(const std::string& path) = 0;
+  // Does not follow a final symbolic link; None when missing.
+  virtual FileType fileType(const std::string& path) = 0;
+  virtual Result<std::uint64_t> fileSize(const std::string& path) = 0;
+  // Waits up to timeoutSeconds (0: try once) without spinning; LockTimeout otherwise.
+  virtual Result<std::unique_ptr<FileLock>> lockFile(const std::string& path, LockMode mode,
+                                                     double timeoutSeconds) = 0;
+};
+
+// The real file system under `root`.
+std::unique_ptr<Env> newPosixEnv(const std::string& root);
+
+}  // namespace optdb

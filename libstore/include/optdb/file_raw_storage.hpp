@@ -1,0 +1,63 @@
+// RawStorage on a directory tree in the exact layout of SPEC §2, shared with
+// the TypeScript FileRawStorage. The one place that knows file names.
+#pragma once
+
+#include <string>
+
+#include "optdb/raw_storage.hpp"
+
+namespace optdb {
+
+class FileRawStorage : public RawStorage {
+ public:
+  // `sync` false skips every fsync (bulk loads; SPEC's --no-sync).
+  FileRawStorage(std::shared_ptr<Env> env, bool sync);
+
+  Result<std::optional<BlockMeta>> getMeta(const BlockId& id) override;
+  Status saveMeta(const BlockId& id, const BlockMeta& meta) override;
+  Result<std::optional<TrxId>> getRevision(const BlockId& id, Rev rev) override;
+  Status saveRevision(const BlockId& id, Rev rev, const TrxId& trxId) override;
+  Result<std::vector<Rev>> listRevisions(const BlockId& id) override;
+  Result<std::optional<Transform>> getPending(const BlockId& id, const TrxId& trxId) override;
+  Status savePending(const BlockId& id, const TrxId& trxId, const Transform& t) override;
+  Status deletePending(const BlockId& id, const TrxId& trxId) override;
+  Result<std::vector<TrxId>> listPendings(const BlockId& id) override;
+  Result<std::optional<Transform>> getCommitted(const BlockId& id, const TrxId& trxId) override;
+  Status saveCommitted(const BlockId& id, const TrxId& trxId, const Transform& t) override;
+  Status promotePending(const BlockId& id, const TrxId& trxId) override;
+  Result<std::optional<Json>> getMaterialized(const BlockId& id, const TrxId& trxId) override;
+  Status saveMaterialized(const BlockId& id, const TrxId& trxId, const Json& block) override;
+  Status deleteMaterialized(const BlockId& id, const TrxId& trxId) override;
+  Result<std::vector<BlockId>> listBlocks() override;
+  Status saveIntent(const CommitIntent& intent) override;
+  Status deleteIntent(const TrxId& trxId) override;
+  Result<std::vector<CommitIntent>> listIntents() override;
+  Result<std::unique_ptr<FileLock>> lockStore(LockMode mode, double timeoutSeconds) override;
+  Result<std::unique_ptr<FileLock>> lockBlock(const BlockId& id, double timeoutSeconds) override;
+
+  Env& env() { return *env_; }
+
+  // The layout, for inspect and repair.
+  static std::string encodeTrxFileName(const TrxId& trxId);  // ':' → %3A, plus ".json"
+  // nullopt when `fileName` is not "<trxId>.json" for a valid TrxId (raw ':' accepted).
+  static std::optional<TrxId> decodeTrxFileName(const std::string& fileName);
+  static constexpr const char* kMetaFile = "meta.json";
+  static constexpr const char* kOwnDir = ".optdb";
+  static bool isTempName(const std::string& name);
+
+ private:
+  // Temp file, fsync, rename, directory fsync; creates missing directories.
+  Status writeAtomic(const std::string& dir, const std::string& name, const std::string& data);
+  Status ensureDir(const std::string& dir);
+  Result<std::optional<std::string>> readIfExists(const std::string& path);
+  Result<std::optional<Json>> readJson(const std::string& path);
+  // The path of a transaction file, trying the encoded then the raw name.
+  Result<std::optional<std::string>> findTrxFile(const std::string& dir, const TrxId& trxId);
+  Status syncDirIfNeeded(const std::string& dir);
+
+  std::shared_ptr<Env> env_;
+  bool sync_;
+  std::uint64_t tempCounter_ = 0;
+};
+
+}  // namespace optdb

@@ -1,0 +1,26 @@
+// JSON values keep their members in input order; output is byte-identical to
+// JavaScript's JSON.stringify (SPEC §1), which nlohmann's dump() is not.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "optdb/status.hpp"
+
+namespace optdb {
+
+using Json = nlohmann::ordered_json;
+
+// Parses one JSON text. `what` names the input in the error message.
+Result<Json> parseJson(std::string_view text, std::string_view what);
+
+// Compact, as JSON.stringify(v); or indented by two spaces, as JSON.stringify(v, null, 2).
+std::string toJson(const Json& value, bool pretty = false);
+void appendJson(std::string& out, const Json& value, bool pretty = false);
+
+// JavaScript's Number.prototype.toString for a finite double.
+std::string formatNumber(double value);
+
+}  // namespace optdb

@@ -1,0 +1,70 @@
+// The data model of SPEC §1: ids, revisions, transforms, ranges, block metadata.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "optdb/json.hpp"
+#include "optdb/status.hpp"
+
+namespace optdb {
+
+using BlockId = std::string;
+using TrxId = std::string;
+using Rev = std::uint64_t;
+constexpr Rev kMaxRev = (Rev{1} << 53) - 1;
+
+// `where` prefixes the error message, e.g. `inserts["b1"]`.
+Status validateBlockId(std::string_view id, std::string_view where);
+Status validateTrxId(std::string_view id, std::string_view where);
+// Parses a decimal revision as typed on a command line.
+Result<Rev> parseRev(std::string_view text, std::string_view where);
+
+struct TrxRev {
+  TrxId trxId;
+  Rev rev = 0;
+  bool operator==(const TrxRev&) const = default;
+};
+
+// One block's change. Applied as: insert, then updates, then delete.
+struct Transform {
+  std::optional<Json> insert;   // a Block
+  std::optional<Json> updates;  // an array of BlockOperation
+  bool del = false;
+  bool empty() const { return !insert && !updates && !del; }
+};
+
+// A transaction's changes, keeping the order the ids were first seen.
+struct Transforms {
+  std::vector<std::pair<BlockId, Json>> inserts;
+  std::vector<std::pair<BlockId, Json>> updates;
+  std::vector<BlockId> deletes;
+
+  // Distinct ids of inserts, then updates, then deletes, in first-seen order.
+  std::vector<BlockId> blockIds() const;
+  Transform forBlock(const BlockId& id) const;
+  void add(const BlockId& id, const Transform& t);
+};
+
+// [start] (open-ended, end = nullopt) or [start, end) with end exclusive.
+struct Range {
+  Rev start = 0;
+  std::optional<Rev> end;
+  bool operator==(const Range&) const = default;
+};
+using Ranges = std::vector<Range>;
+
+bool rangesContain(const Ranges& ranges, Rev rev);
+// Sorts and merges ranges that overlap or touch.
+Ranges normalizeRanges(Ranges ranges);
+
+struct BlockMeta {
+  Ranges ranges{Range{0, std::nullopt}};
+  std::optional<TrxRev> latest;
+};
+
+}  // namespace optdb

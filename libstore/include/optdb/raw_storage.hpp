@@ -1,0 +1,63 @@
+// The low-level storage interface (the design's IRawStorage): typed reads and
+// writes of one block's metadata, revisions, transforms and materializations,
+// plus the store-wide commit intents and locks. Nothing above this layer knows
+// a file name.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "optdb/env.hpp"
+#include "optdb/model.hpp"
+
+namespace optdb {
+
+// Recorded before a commit touches any block, removed once all are done.
+struct CommitIntent {
+  TrxId trxId;
+  Rev rev = 0;
+  std::vector<BlockId> blockIds;
+};
+
+class RawStorage {
+ public:
+  virtual ~RawStorage() = default;
+
+  // nullopt when the block has no meta.json (it does not exist here).
+  virtual Result<std::optional<BlockMeta>> getMeta(const BlockId& id) = 0;
+  virtual Status saveMeta(const BlockId& id, const BlockMeta& meta) = 0;
+
+  virtual Result<std::optional<TrxId>> getRevision(const BlockId& id, Rev rev) = 0;
+  virtual Status saveRevision(const BlockId& id, Rev rev, const TrxId& trxId) = 0;
+  // Every revision number with a revs/ file, ascending: the revision index.
+  virtual Result<std::vector<Rev>> listRevisions(const BlockId& id) = 0;
+
+  virtual Result<std::optional<Transform>> getPending(const BlockId& id, const TrxId& trxId) = 0;
+  virtual Status savePending(const BlockId& id, const TrxId& trxId, const Transform& t) = 0;
+  virtual Status deletePending(const BlockId& id, const TrxId& trxId) = 0;
+  // Sorted bytewise by TrxId.
+  virtual Result<std::vector<TrxId>> listPendings(const BlockId& id) = 0;
+
+  virtual Result<std::optional<Transform>> getCommitted(const BlockId& id, const TrxId& trxId) = 0;
+  virtual Status saveCommitted(const BlockId& id, const TrxId& trxId, const Transform& t) = 0;
+  // Moves a pending transform to committed, durably.
+  virtual Status promotePending(const BlockId& id, const TrxId& trxId) = 0;
+
+  virtual Result<std::optional<Json>> getMaterialized(const BlockId& id, const TrxId& trxId) = 0;
+  virtual Status saveMaterialized(const BlockId& id, const TrxId& trxId, const Json& block) = 0;
+  virtual Status deleteMaterialized(const BlockId& id, const TrxId& trxId) = 0;
+
+  // Block ids in sorted order (directories holding meta.json).
+  virtual Result<std::vector<BlockId>> listBlocks() = 0;
+
+  virtual Status saveIntent(const CommitIntent& intent) = 0;
+  virtual Status deleteIntent(const TrxId& trxId) = 0;
+  virtual Result<std::vector<CommitIntent>> listIntents() = 0;
+
+  // Writers hold the store lock shared; repair and check hold it exclusively.
+  virtual Result<std::unique_ptr<FileLock>> lockStore(LockMode mode, double timeoutSeconds) = 0;
+  virtual Result<std::unique_ptr<FileLock>> lockBlock(const BlockId& id, double timeoutSeconds) = 0;
+};
+
+}  // namespace optdb

@@ -1,0 +1,119 @@
+// The repository operations of SPEC §3 (get, pend, commit, cancel) over any
+// RawStorage: validation, cross-process locking, stale and pending checks,
+// and commits that survive a crash at any instant (intent, ordered writes).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "optdb/block_storage.hpp"
+#include "optdb/raw_storage.hpp"
+
+namespace optdb {
+
+struct StoreOptions {
+  bool sync = true;           // false: skip fsyncs (--no-sync)
+  double lockTimeout = 30.0;  // seconds to wait for a lock; 0: try once
+};
+
+struct GetContext {
+  std::vector<TrxRev> committed;
+  std::optional<Rev> rev;
+  std::optional<TrxId> trxId;
+};
+
+struct BlockState {
+  std::optional<Json> block;
+  std::optional<TrxRev> latest;
+  std::vector<TrxId> pendings;
+  std::optional<std::string> notFound;  // why the block or its revision could not be obtained
+};
+
+struct GetResult {
+  std::vector<std::pair<BlockId, BlockState>> blocks;
+  // Any block asked for is absent or could not be obtained (exit 3).
+  bool anyMissing() const;
+  Json toJson() const;
+};
+
+// One transaction a caller has not seen, restricted to the blocks it asked about.
+struct MissingTrx {
+  TrxId trxId;
+  Rev rev = 0;
+  Transforms transforms;
+};
+
+struct PendingRef {
+  BlockId blockId;
+  TrxId trxId;
+  std::optional<Transform> transform;  // policy r only
+};
+
+enum class Policy { Continue, Fail, Return, Wait };
+
+struct PendRequest {
+  TrxId trxId;
+  Transforms transforms;
+  std::optional<Rev> rev;
+  Policy policy = Policy::Continue;
+  double timeoutSeconds = 30.0;  // policy w
+};
+
+struct PendResult {
+  enum class Outcome { Pended, Stale, PendingConflict } outcome = Outcome::Pended;
+  std::vector<MissingTrx> missing;
+  std::vector<PendingRef> pending;
+  std::vector<BlockId> blockIds;
+  Json toJson() const;
+};
+
+struct CommitResult {
+  bool success = false;  // false: stale, see missing
+  std::vector<MissingTrx> missing;
+  Json toJson() const;
+};
+
+struct CancelResult {
+  std::vector<BlockId> cancelled;
+  std::vector<BlockId> committed;
+  Json toJson() const;
+};
+
+class StorageRepo {
+ public:
+  StorageRepo(std::shared_ptr<RawStorage> raw, StoreOptions options = {}, RestoreCallback restore = {});
+
+  Result<GetResult> get(const std::vector<BlockId>& blockIds, const GetContext& context = {});
+  Result<PendResult> pend(const PendRequest& request);
+  Result<CommitResult> commit(const TrxId& trxId, const std::vector<BlockId>& blockIds, Rev rev);
+  Result<CancelResult> cancel(const TrxId& trxId, const std::vector<BlockId>& blockIds);
+
+  // Finishes every interrupted commit (all, or those touching `blockIds`).
+  // Returns the TrxIds finished.
+  Result<std::vector<TrxId>> recoverIntents(const std::vector<BlockId>* blockIds = nullptr);
+
+  RawStorage& raw() { return *raw_; }
+  const StoreOptions& options() const { return options_; }
+  BlockStorage blockStorage(const BlockId& id) { return BlockStorage(id, *raw_, restore_); }
+
+ private:
+  using Locks = std::vector<std::unique_ptr<FileLock>>;
+  // The store lock shared, then each block's lock in sorted id order.
+  Result<Locks> lockForWrite(std::vector<BlockId> blockIds);
+  Result<CommitResult> commitLocked(const TrxId& trxId, const std::vector<BlockId>& blockIds, Rev rev);
+  Result<std::vector<MissingTrx>> collectMissing(const std::vector<BlockId>& blockIds, Rev from);
+  Result<std::optional<PendResult>> pendOnce(const PendRequest& request, const std::vector<BlockId>& blockIds,
+                                             std::vector<PendingRef>* seen);
+
+  std::shared_ptr<RawStorage> raw_;
+  StoreOptions options_;
+  RestoreCallback restore_;
+};
+
+// A StorageRepo on the directory `path` through the real file system.
+std::unique_ptr<StorageRepo> openStore(const std::string& path, StoreOptions options = {},
+                                       RestoreCallback restore = {});
+
+}  // namespace optdb

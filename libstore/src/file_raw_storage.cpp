@@ -1,0 +1,324 @@
+#include "optdb/file_raw_storage.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "optdb/codec.hpp"
+
+namespace optdb {
+
+namespace {
+
+std::string join(const std::string& a, const std::string& b) { return a.empty() ? b : a + "/" + b; }
+std::string revsDir(const BlockId& id) { return id + "/revs"; }
+std::string pendDir(const BlockId& id) { return id + "/pend"; }
+std::string trxDir(const BlockId& id) { return id + "/trx"; }
+std::string actionsDir(const BlockId& id) { return id + "/actions"; }
+std::string blocksDir(const BlockId& id) { return id + "/blocks"; }
+const std::string kIntentsDir = ".optdb/intents";
+const std::string kLocksDir = ".optdb/locks";
+
+Status asIntegrity(const Status& s, const std::string& path) {
+  return Status::integrity(fmt::format("{}: {}", path, s.message()));
+}
+
+}  // namespace
+
+FileRawStorage::FileRawStorage(std::shared_ptr<Env> env, bool sync) : env_(std::move(env)), sync_(sync) {}
+
+std::string FileRawStorage::encodeTrxFileName(const TrxId& trxId) {
+  std::string out;
+  for (char c : trxId) {
+    if (c == ':') out += "%3A";
+    else out.push_back(c);
+  }
+  return out + ".json";
+}
+
+std::optional<TrxId> FileRawStorage::decodeTrxFileName(const std::string& fileName) {
+  if (fileName.size() <= 5 || fileName.compare(fileName.size() - 5, 5, ".json") != 0) return std::nullopt;
+  std::string stem = fileName.substr(0, fileName.size() - 5);
+  std::string id;
+  for (size_t i = 0; i < stem.size(); ++i) {
+    if (stem.compare(i, 3, "%3A") == 0 || stem.compare(i, 3, "%3a") == 0) {
+      id.push_back(':');
+      i += 2;
+    } else {
+      id.push_back(stem[i]);
+    }
+  }
+  if (!validateTrxId(id, "")) return std::nullopt;
+  return id;
+}
+
+bool FileRawStorage::isTempName(const std::string& name) {
+  return !name.empty() && name[0] == '.' && name.find(".tmp.") != std::string::npos;
+}
+
+Status FileRawStorage::syncDirIfNeeded(const std::string& dir) { return sync_ ? env_->syncDir(dir) : Status::ok(); }
+
+Status FileRawStorage::ensureDir(const std::string& dir) {
+  if (env_->fileType(dir) == FileType::Dir) return Status::ok();
+  auto slash = dir.rfind('/');
+  std::string parent = slash == std::string::npos ? "" : dir.substr(0, slash);
+  if (parent.empty()) {
+    OPTDB_TRY(env_->createDir(""));
+  } else {
+    OPTDB_TRY(ensureDir(parent));
+  }
+  OPTDB_TRY(env_->createDir(dir));
+  return syncDirIfNeeded(parent);
+}
+
+Status FileRawStorage::writeAtomic(const std::string& dir, const std::string& name, const std::string& data) {
+  OPTDB_TRY(ensureDir(dir));
+  std::string tmp = join(dir, fmt::format(".{}.tmp.{}.{}", name, ::getpid(), ++tempCounter_));
+  auto file = env_->newWritableFile(tmp);
+  if (!file) return file.status();
+  Status s = (*file)->append(data);
+  if (s && sync_) s = (*file)->sync();
+  Status c = (*file)->close();
+  if (s) s = c;
+  if (s) s = env_->rename(tmp, join(dir, name));
+  if (!s) {
+    (void)env_->removeFile(tmp);  // best effort; repair removes what is left
+    return s;
+  }
+  return syncDirIfNeeded(dir);
+}
+
+Result<std::optional<std::string>> FileRawStorage::readIfExists(const std::string& path) {
+  auto r = env_->readFile(path);
+  if (!r) {
+    if (r.status().code() == Code::NotFound) return std::optional<std::string>();
+    return r.status();
+  }
+  return std::optional<std::string>(std::move(r).value());
+}
+
+Result<std::optional<Json>> FileRawStorage::readJson(const std::string& path) {
+  OPTDB_ASSIGN(auto text, readIfExists(path));
+  if (!text) return std::optional<Json>();
+  auto j = parseJson(*text, path);
+  if (!j) return Status::integrity(j.status().message());
+  return std::optional<Json>(std::move(j).value());
+}
+
+Result<std::optional<BlockMeta>> FileRawStorage::getMeta(const BlockId& id) {
+  std::string path = join(id, kMetaFile);
+  OPTDB_ASSIGN(auto j, readJson(path));
+  if (!j) return std::optional<BlockMeta>();
+  auto m = decodeMeta(*j, "meta");
+  if (!m) return asIntegrity(m.status(), path);
+  return std::optional<BlockMeta>(std::move(m).value());
+}
+
+Status FileRawStorage::saveMeta(const BlockId& id, const BlockMeta& meta) {
+  return writeAtomic(id, kMetaFile, toJson(encodeMeta(meta)));
+}
+
+Result<std::optional<TrxId>> FileRawStorage::getRevision(const BlockId& id, Rev rev) {
+  std::string path = join(revsDir(id), fmt::format("{}.json", rev));
+  OPTDB_ASSIGN(auto text, readIfExists(path));
+  if (!text) return std::optional<TrxId>();
+  std::string trxId = *text;
+  if (!trxId.empty() && trxId.front() == '"') {  // older trees wrote a JSON string
+    auto j = parseJson(trxId, path);
+    if (!j || !j->is_string()) return Status::integrity(fmt::format("{}: not a transaction id", path));
+    trxId = j->get<std::string>();
+  }
+  if (Status s = validateTrxId(trxId, path); !s) return Status::integrity(s.message());
+  return std::optional<TrxId>(trxId);
+}
+
+Status FileRawStorage::saveRevision(const BlockId& id, Rev rev, const TrxId& trxId) {
+  return writeAtomic(revsDir(id), fmt::format("{}.json", rev), trxId);
+}
+
+Result<std::vector<Rev>> FileRawStorage::listRevisions(const BlockId& id) {
+  auto entries = env_->listDir(revsDir(id));
+  if (!entries) {
+    if (entries.status().code() == Code::NotFound) return std::vector<Rev>();
+    return entries.status();
+  }
+  std::vector<Rev> revs;
+  revs.reserve(entries->size());
+  for (const auto& e : *entries) {
+    const auto& n = e.name;
+    if (e.type != FileType::File || n.size() <= 5 || n.compare(n.size() - 5, 5, ".json") != 0) continue;
+    auto r = parseRev(std::string_view(n).substr(0, n.size() - 5), "");
+    if (r && (n[0] != '0' || n.size() == 6)) revs.push_back(*r);
+  }
+  std::sort(revs.begin(), revs.end());
+  return revs;
+}
+
+Result<std::optional<Transform>> FileRawStorage::getPending(const BlockId& id, const TrxId& trxId) {
+  OPTDB_ASSIGN(auto path, findTrxFile(pendDir(id), trxId));
+  if (!path) return std::optional<Transform>();
+  OPTDB_ASSIGN(auto j, readJson(*path));
+  if (!j) return std::optional<Transform>();  // committed or cancelled meanwhile
+  auto t = decodeTransform(*j, id, "transform");
+  if (!t) return asIntegrity(t.status(), *path);
+  return std::optional<Transform>(std::move(t).value());
+}
+
+Status FileRawStorage::savePending(const BlockId& id, const TrxId& trxId, const Transform& t) {
+  return writeAtomic(pendDir(id), encodeTrxFileName(trxId), toJson(encodeTransform(t)));
+}
+
+Status FileRawStorage::deletePending(const BlockId& id, const TrxId& trxId) {
+  OPTDB_ASSIGN(auto path, findTrxFile(pendDir(id), trxId));
+  if (!path) return Status::ok();
+  Status s = env_->removeFile(*path);
+  if (!s && s.code() != Code::NotFound) return s;
+  return syncDirIfNeeded(pendDir(id));
+}
+
+Result<std::vector<TrxId>> FileRawStorage::listPendings(const BlockId& id) {
+  auto entries = env_->listDir(pendDir(id));
+  if (!entries) {
+    if (entries.status().code() == Code::NotFound) return std::vector<TrxId>();
+    return entries.status();
+  }
+  std::vector<TrxId> ids;
+  for (const auto& e : *entries) {
+    if (e.type != FileType::File) continue;
+    if (auto t = decodeTrxFileName(e.name)) ids.push_back(*t);
+  }
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids;
+}
+
+Result<std::optional<std::string>> FileRawStorage::findTrxFile(const std::string& dir, const TrxId& trxId) {
+  std::string path = join(dir, encodeTrxFileName(trxId));
+  FileType t = env_->fileType(path);
+  if (t == FileType::File) return std::optional<std::string>(path);
+  if (t == FileType::Symlink) return Status::integrity(fmt::format("{}: refusing to follow a symbolic link", path));
+  if (trxId.find(':') != std::string::npos) {
+    std::string raw = join(dir, trxId + ".json");
+    if (env_->fileType(raw) == FileType::File) return std::optional<std::string>(raw);
+  }
+  return std::optional<std::string>();
+}
+
+Result<std::optional<Transform>> FileRawStorage::getCommitted(const BlockId& id, const TrxId& trxId) {
+  OPTDB_ASSIGN(auto path, findTrxFile(trxDir(id), trxId));
+  if (!path) {
+    OPTDB_ASSIGN(path, findTrxFile(actionsDir(id), trxId));
+  }
+  if (!path) return std::optional<Transform>();
+  OPTDB_ASSIGN(auto j, readJson(*path));
+  if (!j) return std::optional<Transform>();
+  auto t = decodeTransform(*j, id, "transform");
+  if (!t) return asIntegrity(t.status(), *path);
+  return std::optional<Transform>(std::move(t).value());
+}
+
+Status FileRawStorage::saveCommitted(const BlockId& id, const TrxId& trxId, const Transform& t) {
+  return writeAtomic(trxDir(id), encodeTrxFileName(trxId), toJson(encodeTransform(t)));
+}
+
+Status FileRawStorage::promotePending(const BlockId& id, const TrxId& trxId) {
+  OPTDB_ASSIGN(auto from, findTrxFile(pendDir(id), trxId));
+  if (!from) return Status::notFound(fmt::format("{}: transaction {} is not pending", id, trxId));
+  OPTDB_TRY(ensureDir(trxDir(id)));
+  OPTDB_TRY(env_->rename(*from, join(trxDir(id), encodeTrxFileName(trxId))));
+  OPTDB_TRY(syncDirIfNeeded(trxDir(id)));
+  return syncDirIfNeeded(pendDir(id));
+}
+
+Result<std::optional<Json>> FileRawStorage::getMaterialized(const BlockId& id, const TrxId& trxId) {
+  std::string path = join(blocksDir(id), encodeTrxFileName(trxId));
+  auto j = readJson(path);
+  if (j && !*j && trxId.find(':') != std::string::npos) j = readJson(join(blocksDir(id), trxId + ".json"));
+  if (j && *j) {
+    if (Status s = validateBlock(**j, id, "block"); !s) return asIntegrity(s, path);
+  }
+  return j;
+}
+
+Status FileRawStorage::saveMaterialized(const BlockId& id, const TrxId& trxId, const Json& block) {
+  return writeAtomic(blocksDir(id), encodeTrxFileName(trxId), toJson(block));
+}
+
+Status FileRawStorage::deleteMaterialized(const BlockId& id, const TrxId& trxId) {
+  Status s = env_->removeFile(join(blocksDir(id), encodeTrxFileName(trxId)));
+  return s.code() == Code::NotFound ? Status::ok() : s;
+}
+
+Result<std::vector<BlockId>> FileRawStorage::listBlocks() {
+  auto entries = env_->listDir("");
+  if (!entries) {
+    if (entries.status().code() == Code::NotFound) return std::vector<BlockId>();
+    return entries.status();
+  }
+  std::vector<BlockId> ids;
+  for (const auto& e : *entries) {
+    if (e.type != FileType::Dir || e.name.empty() || e.name[0] == '.') continue;
+    if (!validateBlockId(e.name, "")) continue;
+    if (env_->fileType(join(e.name, kMetaFile)) == FileType::File) ids.push_back(e.name);
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+Status FileRawStorage::saveIntent(const CommitIntent& intent) {
+  Json j = Json::object();
+  j["trxId"] = intent.trxId;
+  j["rev"] = intent.rev;
+  j["blockIds"] = intent.blockIds;
+  return writeAtomic(kIntentsDir, encodeTrxFileName(intent.trxId), toJson(j));
+}
+
+Status FileRawStorage::deleteIntent(const TrxId& trxId) {
+  Status s = env_->removeFile(join(kIntentsDir, encodeTrxFileName(trxId)));
+  return s.code() == Code::NotFound ? Status::ok() : s;
+}
+
+Result<std::vector<CommitIntent>> FileRawStorage::listIntents() {
+  auto entries = env_->listDir(kIntentsDir);
+  if (!entries) {
+    if (entries.status().code() == Code::NotFound) return std::vector<CommitIntent>();
+    return entries.status();
+  }
+  std::vector<CommitIntent> out;
+  for (const auto& e : *entries) {
+    if (e.type != FileType::File || !decodeTrxFileName(e.name)) continue;
+    std::string path = join(kIntentsDir, e.name);
+    OPTDB_ASSIGN(auto j, readJson(path));
+    if (!j) continue;
+    CommitIntent in;
+    bool ok = j->is_object() && j->contains("trxId") && (*j)["trxId"].is_string() && j->contains("blockIds") &&
+              (*j)["blockIds"].is_array();
+    if (ok) {
+      in.trxId = (*j)["trxId"].get<std::string>();
+      auto rev = decodeRev(j->value("rev", Json()), "rev");
+      ok = rev.isOk() && validateTrxId(in.trxId, "").isOk();
+      if (ok) in.rev = *rev;
+      for (const auto& b : (*j)["blockIds"]) {
+        if (!b.is_string() || !validateBlockId(b.get<std::string>(), "")) ok = false;
+        else in.blockIds.push_back(b.get<std::string>());
+      }
+    }
+    if (!ok) return Status::integrity(fmt::format("{}: malformed commit intent", path));
+    out.push_back(std::move(in));
+  }
+  return out;
+}
+
+Result<std::unique_ptr<FileLock>> FileRawStorage::lockStore(LockMode mode, double timeoutSeconds) {
+  OPTDB_TRY(ensureDir(kOwnDir));
+  return env_->lockFile(join(kOwnDir, "store.lock"), mode, timeoutSeconds);
+}
+
+Result<std::unique_ptr<FileLock>> FileRawStorage::lockBlock(const BlockId& id, double timeoutSeconds) {
+  OPTDB_TRY(ensureDir(kLocksDir));
+  return env_->lockFile(join(kLocksDir, id), LockMode::Exclusive, timeoutSeconds);
+}
+
+}  // namespace optdb

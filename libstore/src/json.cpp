@@ -1,0 +1,154 @@
+#include "optdb/json.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+
+namespace optdb {
+
+Result<Json> parseJson(std::string_view text, std::string_view what) {
+  try {
+    return Json::parse(text.begin(), text.end());
+  } catch (const Json::exception& e) {
+    std::string msg = e.what();
+    // Drop nlohmann's "[json.exception.parse_error.101] " prefix.
+    if (auto p = msg.find("] "); msg.rfind("[json.exception", 0) == 0 && p != std::string::npos)
+      msg = msg.substr(p + 2);
+    return Status::invalid(std::string(what) + ": invalid JSON: " + msg);
+  }
+}
+
+std::string formatNumber(double value) {
+  if (value == 0) return "0";  // also -0
+  if (!std::isfinite(value)) return "null";
+  // Shortest round-trip digits, then JavaScript's placement rules (ECMA-262 Number::toString).
+  char buf[64];
+  auto res = std::to_chars(buf, buf + sizeof buf, value, std::chars_format::scientific);
+  std::string_view sci(buf, res.ptr - buf);
+  std::string out;
+  if (sci.front() == '-') {
+    out.push_back('-');
+    sci.remove_prefix(1);
+  }
+  auto e = sci.find('e');
+  std::string digits;
+  for (char c : sci.substr(0, e))
+    if (c != '.') digits.push_back(c);
+  int exp10 = std::stoi(std::string(sci.substr(e + 1)));
+  int k = static_cast<int>(digits.size());
+  int n = exp10 + 1;  // value = 0.digits × 10^n
+  if (k <= n && n <= 21) {
+    out += digits;
+    out.append(n - k, '0');
+  } else if (0 < n && n <= 21) {
+    out += digits.substr(0, n);
+    out += '.';
+    out += digits.substr(n);
+  } else if (-6 < n && n <= 0) {
+    out += "0.";
+    out.append(-n, '0');
+    out += digits;
+  } else {
+    out += digits[0];
+    if (k > 1) {
+      out += '.';
+      out += digits.substr(1);
+    }
+    out += 'e';
+    out += (n - 1 >= 0) ? '+' : '-';
+    out += std::to_string(std::abs(n - 1));
+  }
+  return out;
+}
+
+namespace {
+
+void appendString(std::string& out, const std::string& s) {
+  out.push_back('"');
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          char esc[8];
+          std::snprintf(esc, sizeof esc, "\\u%04x", c);
+          out += esc;
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+void newline(std::string& out, bool pretty, int depth) {
+  if (!pretty) return;
+  out.push_back('\n');
+  out.append(static_cast<size_t>(depth) * 2, ' ');
+}
+
+void append(std::string& out, const Json& v, bool pretty, int depth) {
+  switch (v.type()) {
+    case Json::value_t::null: out += "null"; break;
+    case Json::value_t::boolean: out += v.get<bool>() ? "true" : "false"; break;
+    case Json::value_t::number_integer: out += std::to_string(v.get<std::int64_t>()); break;
+    case Json::value_t::number_unsigned: out += std::to_string(v.get<std::uint64_t>()); break;
+    case Json::value_t::number_float: out += formatNumber(v.get<double>()); break;
+    case Json::value_t::string: appendString(out, v.get_ref<const std::string&>()); break;
+    case Json::value_t::array: {
+      if (v.empty()) {
+        out += "[]";
+        break;
+      }
+      out.push_back('[');
+      bool first = true;
+      for (const auto& e : v) {
+        if (!first) out.push_back(',');
+        first = false;
+        newline(out, pretty, depth + 1);
+        append(out, e, pretty, depth + 1);
+      }
+      newline(out, pretty, depth);
+      out.push_back(']');
+      break;
+    }
+    case Json::value_t::object: {
+      if (v.empty()) {
+        out += "{}";
+        break;
+      }
+      out.push_back('{');
+      bool first = true;
+      for (const auto& [key, e] : v.items()) {
+        if (!first) out.push_back(',');
+        first = false;
+        newline(out, pretty, depth + 1);
+        appendString(out, key);
+        out += pretty ? ": " : ":";
+        append(out, e, pretty, depth + 1);
+      }
+      newline(out, pretty, depth);
+      out.push_back('}');
+      break;
+    }
+    default: out += "null"; break;  // binary and discarded never come from parsing
+  }
+}
+
+}  // namespace
+
+void appendJson(std::string& out, const Json& value, bool pretty) { append(out, value, pretty, 0); }
+
+std::string toJson(const Json& value, bool pretty) {
+  std::string out;
+  appendJson(out, value, pretty);
+  return out;
+}
+
+}  // namespace optdb

@@ -1,0 +1,205 @@
+#include "optdb/mem_env.hpp"
+
+#include <fmt/format.h>
+
+namespace optdb {
+
+struct MemEnv::Node {
+  FileType type = FileType::File;
+  std::string data, durableData;
+  std::map<std::string, std::shared_ptr<Node>> entries, durableEntries;
+};
+
+namespace {
+
+std::pair<std::string, std::string> splitPath(const std::string& path) {
+  auto slash = path.rfind('/');
+  if (slash == std::string::npos) return {"", path};
+  return {path.substr(0, slash), path.substr(slash + 1)};
+}
+
+void dropVolatile(const std::shared_ptr<MemEnv::Node>& n) {
+  if (n->type == FileType::Dir) {
+    n->entries = n->durableEntries;
+    for (auto& [_, child] : n->entries) dropVolatile(child);
+  } else {
+    n->data = n->durableData;
+  }
+}
+
+}  // namespace
+
+class MemEnv::File : public WritableFile {
+ public:
+  File(MemEnv* env, std::shared_ptr<Node> node, std::string path)
+      : env_(env), node_(std::move(node)), path_(std::move(path)) {}
+  Status append(std::string_view data) override {
+    std::lock_guard<std::mutex> l(env_->mu_);
+    OPTDB_TRY(env_->mutate("write", path_));
+    node_->data.append(data);
+    return Status::ok();
+  }
+  Status sync() override {
+    std::lock_guard<std::mutex> l(env_->mu_);
+    OPTDB_TRY(env_->mutate("fsync", path_));
+    node_->durableData = node_->data;
+    return Status::ok();
+  }
+  Status close() override { return Status::ok(); }
+
+ private:
+  MemEnv* env_;
+  std::shared_ptr<Node> node_;
+  std::string path_;
+};
+
+MemEnv::MemEnv() : root_(std::make_shared<Node>()) { root_->type = FileType::Dir; }
+MemEnv::~MemEnv() = default;
+
+Status MemEnv::mutate(const char* what, const std::string& path) {
+  if (crashAt_ && mutations_ >= *crashAt_) return Status::io(fmt::format("{} {}: injected crash", what, path));
+  ++mutations_;
+  return Status::ok();
+}
+
+std::shared_ptr<MemEnv::Node> MemEnv::find(const std::string& path) {
+  auto n = root_;
+  size_t pos = 0;
+  while (n && pos < path.size()) {
+    if (n->type != FileType::Dir) return nullptr;
+    auto slash = path.find('/', pos);
+    std::string part = path.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
+    auto it = n->entries.find(part);
+    if (it == n->entries.end()) return nullptr;
+    n = it->second;
+    if (n->type == FileType::Symlink && slash != std::string::npos) return nullptr;  // never followed
+    pos = slash == std::string::npos ? path.size() : slash + 1;
+  }
+  return n;
+}
+
+Result<std::string> MemEnv::readFile(const std::string& path) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto n = find(path);
+  if (!n) return Status::notFound(path + ": no such file");
+  if (n->type == FileType::Symlink) return Status::integrity(path + ": refusing to follow a symbolic link");
+  if (n->type != FileType::File) return Status::integrity(path + ": is a directory, expected a file");
+  return n->data;
+}
+
+Result<std::unique_ptr<WritableFile>> MemEnv::newWritableFile(const std::string& path) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto [dir, name] = splitPath(path);
+  auto d = find(dir);
+  if (!d || d->type != FileType::Dir) return Status::notFound(path + ": no such directory");
+  OPTDB_TRY(mutate("create", path));
+  auto& slot = d->entries[name];
+  if (!slot || slot->type != FileType::File) slot = std::make_shared<Node>();
+  slot->data.clear();
+  return std::unique_ptr<WritableFile>(new File(this, slot, path));
+}
+
+Status MemEnv::rename(const std::string& from, const std::string& to) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto [fd, fname] = splitPath(from);
+  auto [td, tname] = splitPath(to);
+  auto a = find(fd), b = find(td);
+  if (!a || !b || !a->entries.count(fname)) return Status::notFound(from + ": no such file");
+  OPTDB_TRY(mutate("rename", from));
+  auto node = a->entries[fname];
+  a->entries.erase(fname);
+  b->entries[tname] = node;
+  return Status::ok();
+}
+
+Status MemEnv::removeFile(const std::string& path) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto [dir, name] = splitPath(path);
+  auto d = find(dir);
+  if (!d || !d->entries.count(name)) return Status::notFound(path + ": no such file");
+  OPTDB_TRY(mutate("remove", path));
+  d->entries.erase(name);
+  return Status::ok();
+}
+
+Status MemEnv::createDir(const std::string& path) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (path.empty()) return Status::ok();
+  auto [dir, name] = splitPath(path);
+  auto d = find(dir);
+  if (!d || d->type != FileType::Dir) return Status::notFound(path + ": no such directory");
+  auto it = d->entries.find(name);
+  if (it != d->entries.end())
+    return it->second->type == FileType::Dir ? Status::ok() : Status::integrity(path + ": exists and is not a directory");
+  OPTDB_TRY(mutate("mkdir", path));
+  auto n = std::make_shared<Node>();
+  n->type = FileType::Dir;
+  d->entries[name] = n;
+  return Status::ok();
+}
+
+Status MemEnv::syncDir(const std::string& path) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto d = find(path);
+  if (!d || d->type != FileType::Dir) return Status::notFound(path + ": no such directory");
+  OPTDB_TRY(mutate("fsync dir", path));
+  d->durableEntries = d->entries;
+  return Status::ok();
+}
+
+Result<std::vector<DirEntry>> MemEnv::listDir(const std::string& path) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto d = find(path);
+  if (!d) return Status::notFound(path + ": no such directory");
+  if (d->type != FileType::Dir) return Status::integrity(path + ": expected a directory");
+  std::vector<DirEntry> out;
+  for (const auto& [name, n] : d->entries) out.push_back({name, n->type});
+  return out;
+}
+
+FileType MemEnv::fileType(const std::string& path) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto n = find(path);
+  return n ? n->type : FileType::None;
+}
+
+Result<std::uint64_t> MemEnv::fileSize(const std::string& path) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto n = find(path);
+  if (!n) return Status::notFound(path + ": no such file");
+  return static_cast<std::uint64_t>(n->data.size());
+}
+
+Result<std::unique_ptr<FileLock>> MemEnv::lockFile(const std::string&, LockMode, double) {
+  // Tests drive a MemEnv from one thread; in-process exclusion is not modelled.
+  return std::make_unique<FileLock>();
+}
+
+std::uint64_t MemEnv::mutations() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return mutations_;
+}
+
+void MemEnv::crashAfter(std::optional<std::uint64_t> n) {
+  std::lock_guard<std::mutex> l(mu_);
+  crashAt_ = n ? std::optional<std::uint64_t>(mutations_ + *n) : std::nullopt;
+}
+
+void MemEnv::powerCut() {
+  std::lock_guard<std::mutex> l(mu_);
+  dropVolatile(root_);
+  crashAt_.reset();
+}
+
+void MemEnv::addSymlink(const std::string& path) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto [dir, name] = splitPath(path);
+  if (auto d = find(dir); d && d->type == FileType::Dir) {
+    auto n = std::make_shared<Node>();
+    n->type = FileType::Symlink;
+    d->entries[name] = n;
+    d->durableEntries[name] = n;
+  }
+}
+
+}  // namespace optdb

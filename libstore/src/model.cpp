@@ -1,0 +1,127 @@
+#include "optdb/model.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <set>
+
+#include <fmt/format.h>
+
+namespace optdb {
+
+namespace {
+
+// Returns the byte offset of the first invalid UTF-8 sequence, or npos.
+size_t invalidUtf8At(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = s[i];
+    int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (len == 0 || i + len > s.size()) return i;
+    uint32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
+    for (int k = 1; k < len; ++k) {
+      unsigned char cc = s[i + k];
+      if ((cc >> 6) != 2) return i;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+    i += len;
+  }
+  return std::string_view::npos;
+}
+
+}  // namespace
+
+Status validateBlockId(std::string_view id, std::string_view where) {
+  auto bad = [&](std::string_view why) {
+    return Status::invalid(fmt::format("{}: invalid block id: {}", where, why));
+  };
+  if (id.empty()) return bad("empty");
+  if (id.size() > 255) return bad(fmt::format("{} bytes (at most 255)", id.size()));
+  if (id.front() == '.') return bad("must not start with '.'");
+  for (unsigned char c : id) {
+    if (c == '/' || c == '\\') return bad("contains a slash or backslash");
+    if (c < 0x20 || c == 0x7F) return bad("contains a control character");
+  }
+  if (invalidUtf8At(id) != std::string_view::npos) return bad("not valid UTF-8");
+  return Status::ok();
+}
+
+Status validateTrxId(std::string_view id, std::string_view where) {
+  auto bad = [&](std::string_view why) {
+    return Status::invalid(fmt::format("{}: invalid transaction id: {}", where, why));
+  };
+  if (id.empty()) return bad("empty");
+  if (id.size() > 128) return bad(fmt::format("{} characters (at most 128)", id.size()));
+  std::string_view body = id;
+  if (body.rfind("tx:", 0) == 0) body.remove_prefix(3);
+  else if (body.rfind("stamp:", 0) == 0) body.remove_prefix(6);
+  if (body.empty()) return bad("nothing after the prefix");
+  for (unsigned char c : body)
+    if (!(std::isalnum(c) && c < 0x80) && c != '_' && c != '-')
+      return bad("only A-Z a-z 0-9 _ - are allowed (after an optional tx: or stamp: prefix)");
+  return Status::ok();
+}
+
+Result<Rev> parseRev(std::string_view text, std::string_view where) {
+  if (text.empty() || text.size() > 16 ||
+      !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return Status::invalid(fmt::format("{}: revision must be an integer from 0 to {}, got '{}'", where, kMaxRev, text));
+  Rev r = 0;
+  std::from_chars(text.data(), text.data() + text.size(), r);
+  if (r > kMaxRev)
+    return Status::invalid(fmt::format("{}: revision must be an integer from 0 to {}, got '{}'", where, kMaxRev, text));
+  return r;
+}
+
+std::vector<BlockId> Transforms::blockIds() const {
+  std::vector<BlockId> ids;
+  std::set<BlockId> seen;
+  auto note = [&](const BlockId& id) {
+    if (seen.insert(id).second) ids.push_back(id);
+  };
+  for (const auto& [id, _] : inserts) note(id);
+  for (const auto& [id, _] : updates) note(id);
+  for (const auto& id : deletes) note(id);
+  return ids;
+}
+
+Transform Transforms::forBlock(const BlockId& id) const {
+  Transform t;
+  for (const auto& [k, v] : inserts)
+    if (k == id) t.insert = v;
+  for (const auto& [k, v] : updates)
+    if (k == id) t.updates = v;
+  t.del = std::find(deletes.begin(), deletes.end(), id) != deletes.end();
+  return t;
+}
+
+void Transforms::add(const BlockId& id, const Transform& t) {
+  if (t.insert) inserts.emplace_back(id, *t.insert);
+  if (t.updates) updates.emplace_back(id, *t.updates);
+  if (t.del) deletes.push_back(id);
+}
+
+bool rangesContain(const Ranges& ranges, Rev rev) {
+  for (const auto& r : ranges)
+    if (rev >= r.start && (!r.end || rev < *r.end)) return true;
+  return false;
+}
+
+Ranges normalizeRanges(Ranges ranges) {
+  std::sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& b) { return a.start < b.start; });
+  Ranges out;
+  for (const auto& r : ranges) {
+    if (r.end && *r.end <= r.start) continue;  // empty
+    if (!out.empty() && (!out.back().end || r.start <= *out.back().end)) {
+      auto& last = out.back();
+      if (last.end) last.end = r.end ? std::optional<Rev>(std::max(*last.end, *r.end)) : std::nullopt;
+      continue;
+    }
+    out.push_back(r);
+  }
+  return out;
+}
+
+}  // namespace optdb

@@ -1,0 +1,293 @@
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "optdb/env.hpp"
+
+namespace optdb {
+
+namespace {
+
+Status errnoStatus(const std::string& what, const std::string& path, int err) {
+  if (err == ENOENT) return Status::notFound(fmt::format("{}: {}", path, std::strerror(err)));
+  if (err == ELOOP || err == EXDEV)
+    return Status::integrity(fmt::format("{}: refusing to follow a symbolic link", path));
+  return Status::io(fmt::format("{} {}: {}", what, path.empty() ? "." : path, std::strerror(err)));
+}
+
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  Fd(Fd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  Fd& operator=(Fd&& o) noexcept {
+    reset();
+    fd_ = o.fd_;
+    o.fd_ = -1;
+    return *this;
+  }
+  ~Fd() { reset(); }
+  void reset() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+  int get() const { return fd_; }
+  int release() {
+    int f = fd_;
+    fd_ = -1;
+    return f;
+  }
+
+ private:
+  int fd_;
+};
+
+class PosixWritableFile : public WritableFile {
+ public:
+  PosixWritableFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  Status append(std::string_view data) override {
+    while (!data.empty()) {
+      ssize_t n = ::write(fd_.get(), data.data(), data.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return errnoStatus("write", path_, errno);
+      }
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+    return Status::ok();
+  }
+  Status sync() override {
+    if (::fdatasync(fd_.get()) != 0) return errnoStatus("fsync", path_, errno);
+    return Status::ok();
+  }
+  Status close() override {
+    int fd = fd_.release();
+    if (fd >= 0 && ::close(fd) != 0) return errnoStatus("close", path_, errno);
+    return Status::ok();
+  }
+
+ private:
+  Fd fd_;
+  std::string path_;
+};
+
+class PosixFileLock : public FileLock {
+ public:
+  explicit PosixFileLock(Fd fd) : fd_(std::move(fd)) {}
+
+ private:
+  Fd fd_;  // closing it releases the flock
+};
+
+class PosixEnv : public Env {
+ public:
+  explicit PosixEnv(std::string root) : root_(std::move(root)) {
+    if (root_.empty()) root_ = ".";
+    openRoot();
+  }
+
+  Result<std::string> readFile(const std::string& path) override {
+    Fd fd(openBeneath(path, O_RDONLY));
+    if (fd.get() < 0) return errnoStatus("open", path, errno);
+    std::string out;
+    struct stat st;
+    if (::fstat(fd.get(), &st) == 0 && st.st_size > 0) out.reserve(static_cast<size_t>(st.st_size));
+    char buf[16384];
+    for (;;) {
+      ssize_t n = ::read(fd.get(), buf, sizeof buf);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EISDIR) return Status::integrity(fmt::format("{}: is a directory, expected a file", path));
+        return errnoStatus("read", path, errno);
+      }
+      if (n == 0) break;
+      out.append(buf, static_cast<size_t>(n));
+    }
+    return out;
+  }
+
+  Result<std::unique_ptr<WritableFile>> newWritableFile(const std::string& path) override {
+    int fd = openBeneath(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return errnoStatus("create", path, errno);
+    return std::unique_ptr<WritableFile>(new PosixWritableFile(fd, path));
+  }
+
+  Status rename(const std::string& from, const std::string& to) override {
+    std::string fromName, toName;
+    Fd a(openParent(from, &fromName));
+    if (a.get() < 0) return errnoStatus("rename", from, errno);
+    Fd b(openParent(to, &toName));
+    if (b.get() < 0) return errnoStatus("rename", to, errno);
+    if (::renameat(a.get(), fromName.c_str(), b.get(), toName.c_str()) != 0)
+      return errnoStatus("rename", from, errno);
+    return Status::ok();
+  }
+
+  Status removeFile(const std::string& path) override {
+    std::string name;
+    Fd p(openParent(path, &name));
+    if (p.get() < 0) return errnoStatus("remove", path, errno);
+    if (::unlinkat(p.get(), name.c_str(), 0) != 0) return errnoStatus("remove", path, errno);
+    return Status::ok();
+  }
+
+  Status createDir(const std::string& path) override {
+    if (path.empty()) {
+      if (rootFd_.get() >= 0) return Status::ok();
+      std::string prefix;
+      size_t pos = 0;
+      while (pos != std::string::npos) {
+        pos = root_.find('/', pos + 1);
+        prefix = root_.substr(0, pos);
+        if (!prefix.empty() && ::mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST)
+          return errnoStatus("create directory", prefix, errno);
+      }
+      openRoot();
+      if (rootFd_.get() < 0) return errnoStatus("open", root_, errno);
+      return Status::ok();
+    }
+    std::string name;
+    Fd p(openParent(path, &name));
+    if (p.get() < 0) return errnoStatus("create directory", path, errno);
+    if (::mkdirat(p.get(), name.c_str(), 0755) != 0) {
+      if (errno != EEXIST) return errnoStatus("create directory", path, errno);
+      struct stat st;
+      if (::fstatat(p.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode))
+        return Status::integrity(fmt::format("{}: exists and is not a directory", path));
+    }
+    return Status::ok();
+  }
+
+  Status syncDir(const std::string& path) override {
+    Fd fd(openBeneath(path, O_RDONLY | O_DIRECTORY));
+    if (fd.get() < 0) return errnoStatus("open", path, errno);
+    if (::fsync(fd.get()) != 0) return errnoStatus("fsync", path, errno);
+    return Status::ok();
+  }
+
+  Result<std::vector<DirEntry>> listDir(const std::string& path) override {
+    int fd = openBeneath(path, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) {
+      if (errno == ENOTDIR) return Status::integrity(fmt::format("{}: expected a directory", path));
+      return errnoStatus("list", path, errno);
+    }
+    DIR* dir = ::fdopendir(fd);
+    if (!dir) {
+      ::close(fd);
+      return errnoStatus("list", path, errno);
+    }
+    std::vector<DirEntry> out;
+    while (struct dirent* e = ::readdir(dir)) {
+      std::string_view name = e->d_name;
+      if (name == "." || name == "..") continue;
+      FileType t = FileType::Other;
+      unsigned char dt = e->d_type;
+      if (dt == DT_UNKNOWN) {
+        struct stat st;
+        if (::fstatat(::dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+          dt = S_ISREG(st.st_mode) ? DT_REG : S_ISDIR(st.st_mode) ? DT_DIR : S_ISLNK(st.st_mode) ? DT_LNK : DT_UNKNOWN;
+      }
+      if (dt == DT_REG) t = FileType::File;
+      else if (dt == DT_DIR) t = FileType::Dir;
+      else if (dt == DT_LNK) t = FileType::Symlink;
+      out.push_back({std::string(name), t});
+    }
+    ::closedir(dir);
+    return out;
+  }
+
+  FileType fileType(const std::string& path) override {
+    struct stat st;
+    if (path.empty()) {
+      if (rootFd_.get() < 0) return FileType::None;
+      return FileType::Dir;
+    }
+    std::string name;
+    Fd p(openParent(path, &name));
+    if (p.get() < 0) return errno == ENOENT || errno == ENOTDIR ? FileType::None : FileType::Other;
+    if (::fstatat(p.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return FileType::None;
+    if (S_ISREG(st.st_mode)) return FileType::File;
+    if (S_ISDIR(st.st_mode)) return FileType::Dir;
+    if (S_ISLNK(st.st_mode)) return FileType::Symlink;
+    return FileType::Other;
+  }
+
+  Result<std::uint64_t> fileSize(const std::string& path) override {
+    std::string name;
+    Fd p(openParent(path, &name));
+    struct stat st;
+    if (p.get() < 0 || ::fstatat(p.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
+      return errnoStatus("stat", path, errno);
+    return static_cast<std::uint64_t>(st.st_size);
+  }
+
+  Result<std::unique_ptr<FileLock>> lockFile(const std::string& path, LockMode mode, double timeoutSeconds) override {
+    Fd fd(openBeneath(path, O_RDWR | O_CREAT, 0644));
+    if (fd.get() < 0) return errnoStatus("open lock", path, errno);
+    const int op = (mode == LockMode::Shared ? LOCK_SH : LOCK_EX) | LOCK_NB;
+    auto deadline = std::chrono::steady_clock::now() +
+                    std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(timeoutSeconds));
+    auto pause = std::chrono::microseconds(200);
+    for (;;) {
+      if (::flock(fd.get(), op) == 0) return std::unique_ptr<FileLock>(new PosixFileLock(std::move(fd)));
+      if (errno != EWOULDBLOCK && errno != EINTR) return errnoStatus("lock", path, errno);
+      auto now = std::chrono::steady_clock::now();
+      if (now >= deadline)
+        return Status::lockTimeout(fmt::format("{}: lock not acquired within {} s", path, timeoutSeconds));
+      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(pause, deadline - now));
+      pause = std::min(pause * 2, std::chrono::microseconds(20000));
+    }
+  }
+
+ private:
+  void openRoot() { rootFd_ = Fd(::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)); }
+
+  // Opens `path` beneath the root, refusing symbolic links and "..", in one call where the kernel has openat2.
+  int openBeneath(const std::string& path, int flags, mode_t mode = 0) {
+    if (rootFd_.get() < 0) {
+      errno = ENOENT;
+      return -1;
+    }
+    const char* p = path.empty() ? "." : path.c_str();
+    flags |= O_CLOEXEC;
+    static bool haveOpenat2 = true;
+    if (haveOpenat2) {
+      struct open_how how;
+      std::memset(&how, 0, sizeof how);
+      how.flags = static_cast<std::uint64_t>(flags);
+      how.mode = (flags & O_CREAT) ? mode : 0;
+      how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS;
+      long fd = ::syscall(SYS_openat2, rootFd_.get(), p, &how, sizeof how);
+      if (fd >= 0 || errno != ENOSYS) return static_cast<int>(fd);
+      haveOpenat2 = false;
+    }
+    // Older kernels: each id is one component, so O_NOFOLLOW on the last one
+    // plus the id rules (no '/', no leading '.') keep us inside the root.
+    return ::openat(rootFd_.get(), p, flags | O_NOFOLLOW, mode);
+  }
+
+  int openParent(const std::string& path, std::string* name) {
+    auto slash = path.rfind('/');
+    *name = slash == std::string::npos ? path : path.substr(slash + 1);
+    return openBeneath(slash == std::string::npos ? std::string() : path.substr(0, slash), O_RDONLY | O_DIRECTORY);
+  }
+
+  std::string root_;
+  Fd rootFd_;
+};
+
+}  // namespace
+
+std::unique_ptr<Env> newPosixEnv(const std::string& root) { return std::make_unique<PosixEnv>(root); }
+
+}  // namespace optdb

@@ -1,0 +1,408 @@
+#include "optdb/storage_repo.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "optdb/codec.hpp"
+#include "optdb/file_raw_storage.hpp"
+#include "optdb/transform.hpp"
+
+namespace optdb {
+
+namespace {
+
+std::vector<BlockId> distinct(const std::vector<BlockId>& ids) {
+  std::vector<BlockId> out;
+  std::set<BlockId> seen;
+  for (const auto& id : ids)
+    if (seen.insert(id).second) out.push_back(id);
+  return out;
+}
+
+Status validateIds(const std::vector<BlockId>& ids) {
+  if (ids.empty()) return Status::invalid("no block ids given");
+  for (const auto& id : ids) OPTDB_TRY(validateBlockId(id, fmt::format("block id \"{}\"", id)));
+  return Status::ok();
+}
+
+std::string joinIds(const std::vector<BlockId>& ids) {
+  std::string s;
+  for (const auto& id : ids) s += (s.empty() ? "" : ", ") + id;
+  return s;
+}
+
+Json encodeMissing(const std::vector<MissingTrx>& missing) {
+  Json arr = Json::array();
+  for (const auto& m : missing) {
+    Json j = Json::object();
+    j["trxId"] = m.trxId;
+    j["rev"] = m.rev;
+    j["transforms"] = encodeTransforms(m.transforms);
+    arr.push_back(std::move(j));
+  }
+  return arr;
+}
+
+}  // namespace
+
+bool GetResult::anyMissing() const {
+  return std::any_of(blocks.begin(), blocks.end(), [](const auto& b) { return !b.second.block || b.second.notFound; });
+}
+
+Json GetResult::toJson() const {
+  Json out = Json::object();
+  for (const auto& [id, s] : blocks) {
+    Json entry = Json::object();
+    if (s.block) entry["block"] = *s.block;
+    Json state = Json::object();
+    if (s.latest) state["latest"] = encodeTrxRev(*s.latest);
+    state["pendings"] = s.pendings;
+    entry["state"] = std::move(state);
+    out[id] = std::move(entry);
+  }
+  return out;
+}
+
+Json PendResult::toJson() const {
+  Json j = Json::object();
+  j["success"] = outcome == Outcome::Pended;
+  if (outcome == Outcome::Stale) {
+    j["missing"] = encodeMissing(missing);
+    return j;
+  }
+  Json p = Json::array();
+  for (const auto& ref : pending) {
+    Json e = Json::object();
+    e["blockId"] = ref.blockId;
+    e["trxId"] = ref.trxId;
+    if (ref.transform) e["transform"] = encodeTransform(*ref.transform);
+    p.push_back(std::move(e));
+  }
+  j["pending"] = std::move(p);
+  if (outcome == Outcome::Pended) j["blockIds"] = blockIds;
+  return j;
+}
+
+Json CommitResult::toJson() const {
+  Json j = Json::object();
+  j["success"] = success;
+  if (!success) j["missing"] = encodeMissing(missing);
+  return j;
+}
+
+Json CancelResult::toJson() const {
+  Json j = Json::object();
+  j["success"] = true;
+  j["cancelled"] = cancelled;
+  j["committed"] = committed;
+  return j;
+}
+
+StorageRepo::StorageRepo(std::shared_ptr<RawStorage> raw, StoreOptions options, RestoreCallback restore)
+    : raw_(std::move(raw)), options_(options), restore_(std::move(restore)) {}
+
+Result<StorageRepo::Locks> StorageRepo::lockForWrite(std::vector<BlockId> blockIds) {
+  std::sort(blockIds.begin(), blockIds.end());
+  blockIds.erase(std::unique(blockIds.begin(), blockIds.end()), blockIds.end());
+  Locks locks;
+  OPTDB_ASSIGN(auto storeLock, raw_->lockStore(LockMode::Shared, options_.lockTimeout));
+  locks.push_back(std::move(storeLock));
+  for (const auto& id : blockIds) {
+    OPTDB_ASSIGN(auto l, raw_->lockBlock(id, options_.lockTimeout));
+    locks.push_back(std::move(l));
+  }
+  return locks;
+}
+
+// ---- get ----
+
+Result<GetResult> StorageRepo::get(const std::vector<BlockId>& blockIds, const GetContext& context) {
+  OPTDB_TRY(validateIds(blockIds));
+  GetResult result;
+  auto committed = context.committed;
+  std::sort(committed.begin(), committed.end(), [](const TrxRev& a, const TrxRev& b) { return a.rev < b.rev; });
+  for (const auto& id : distinct(blockIds)) {
+    BlockState state;
+    BlockStorage bs = blockStorage(id);
+    // Catch up with transactions the caller knows are committed elsewhere.
+    if (!committed.empty()) {
+      OPTDB_ASSIGN(auto meta, raw_->getMeta(id));
+      for (const auto& c : committed) {
+        if (meta && meta->latest && c.rev <= meta->latest->rev) continue;
+        OPTDB_ASSIGN(auto pending, raw_->getPending(id, c.trxId));
+        if (!pending) continue;
+        OPTDB_ASSIGN(auto locks, lockForWrite({id}));
+        OPTDB_ASSIGN(auto r, commitLocked(c.trxId, {id}, c.rev));
+        (void)r;  // stale means another writer got there first: nothing to catch up
+        OPTDB_ASSIGN(meta, raw_->getMeta(id));
+      }
+    }
+    auto block = bs.getBlock(context.rev);
+    if (block) {
+      state.block = std::move(block).value();
+    } else if (block.status().code() == Code::NotFound) {
+      state.notFound = block.status().message();
+    } else {
+      return block.status();
+    }
+    OPTDB_ASSIGN(auto meta, raw_->getMeta(id));
+    if (meta) state.latest = meta->latest;
+    if (context.trxId) {
+      state.pendings = {*context.trxId};
+      OPTDB_ASSIGN(auto pending, raw_->getPending(id, *context.trxId));
+      if (!pending) {
+        state.notFound = fmt::format("block {}: transaction {} is not pending", id, *context.trxId);
+      } else if (!state.notFound) {
+        auto applied = applyTransform(std::move(state.block), *pending);
+        if (!applied) {
+          state.block.reset();
+          state.notFound = fmt::format("block {}: pending {} cannot apply: {}", id, *context.trxId, applied.status().message());
+        } else {
+          state.block = std::move(applied).value();
+        }
+      }
+    } else {
+      OPTDB_ASSIGN(state.pendings, raw_->listPendings(id));
+    }
+    result.blocks.emplace_back(id, std::move(state));
+  }
+  return result;
+}
+
+// ---- pend ----
+
+Result<std::vector<MissingTrx>> StorageRepo::collectMissing(const std::vector<BlockId>& blockIds, Rev from) {
+  std::map<std::pair<Rev, TrxId>, Transforms> byTrx;
+  for (const auto& id : blockIds) {
+    OPTDB_ASSIGN(auto meta, raw_->getMeta(id));
+    if (!meta || !meta->latest || meta->latest->rev < from) continue;
+    OPTDB_ASSIGN(auto revs, blockStorage(id).committedRevisions(from, meta->latest->rev));
+    for (const auto& c : revs) byTrx[{c.trxRev.rev, c.trxRev.trxId}].add(id, c.transform);
+  }
+  std::vector<MissingTrx> out;
+  for (auto& [key, t] : byTrx) out.push_back({key.second, key.first, std::move(t)});
+  return out;
+}
+
+Result<std::optional<PendResult>> StorageRepo::pendOnce(const PendRequest& req, const std::vector<BlockId>& blockIds,
+                                                         std::vector<PendingRef>* seen) {
+  OPTDB_ASSIGN(auto locks, lockForWrite(blockIds));
+  PendResult result;
+  result.blockIds = blockIds;
+  std::vector<BlockId> staleCheck;
+  for (const auto& id : blockIds) {
+    OPTDB_ASSIGN(auto committed, raw_->getCommitted(id, req.trxId));
+    if (committed)
+      return Status::invalid(fmt::format("transaction {} is already committed on block {}", req.trxId, id));
+    Transform t = req.transforms.forBlock(id);
+    if (req.rev || t.insert) staleCheck.push_back(id);
+  }
+  OPTDB_ASSIGN(result.missing, collectMissing(staleCheck, req.rev.value_or(0)));
+  if (!result.missing.empty()) {
+    result.outcome = PendResult::Outcome::Stale;
+    return std::optional<PendResult>(std::move(result));
+  }
+  for (const auto& id : blockIds) {
+    OPTDB_ASSIGN(auto pendings, raw_->listPendings(id));
+    for (const auto& other : pendings) {
+      if (other == req.trxId) continue;
+      PendingRef ref{id, other, std::nullopt};
+      if (req.policy == Policy::Return) {
+        OPTDB_ASSIGN(ref.transform, raw_->getPending(id, other));
+        if (!ref.transform) continue;  // committed or cancelled meanwhile
+      }
+      result.pending.push_back(std::move(ref));
+    }
+  }
+  if (!result.pending.empty() && req.policy != Policy::Continue) {
+    if (req.policy == Policy::Wait) {
+      *seen = result.pending;
+      return std::optional<PendResult>();  // the caller waits, then runs again
+    }
+    result.outcome = PendResult::Outcome::PendingConflict;
+    return std::optional<PendResult>(std::move(result));
+  }
+  for (const auto& id : blockIds) {
+    OPTDB_ASSIGN(auto meta, raw_->getMeta(id));
+    if (!meta) OPTDB_TRY(raw_->saveMeta(id, BlockMeta{}));
+    OPTDB_TRY(raw_->savePending(id, req.trxId, req.transforms.forBlock(id)));
+  }
+  return std::optional<PendResult>(std::move(result));
+}
+
+Result<PendResult> StorageRepo::pend(const PendRequest& req) {
+  OPTDB_TRY(validateTrxId(req.trxId, "trxId"));
+  auto blockIds = req.transforms.blockIds();
+  if (blockIds.empty()) return Status::invalid("transforms: no block is inserted, updated or deleted");
+  OPTDB_TRY(validateIds(blockIds));
+  if (req.rev && *req.rev > kMaxRev) return Status::invalid("rev: too large");
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(req.timeoutSeconds));
+  for (;;) {
+    std::vector<PendingRef> seen;
+    OPTDB_ASSIGN(auto r, pendOnce(req, blockIds, &seen));
+    if (r) return std::move(*r);
+    // Policy w: wait, without spinning, until every pending seen is gone.
+    auto pause = std::chrono::milliseconds(2);
+    for (;;) {
+      bool anyLeft = false;
+      for (const auto& p : seen) {
+        OPTDB_ASSIGN(auto still, raw_->getPending(p.blockId, p.trxId));
+        anyLeft = anyLeft || still.has_value();
+      }
+      if (!anyLeft) break;
+      auto now = std::chrono::steady_clock::now();
+      if (now >= deadline) {
+        PendResult timedOut;
+        timedOut.outcome = PendResult::Outcome::PendingConflict;
+        timedOut.pending = seen;
+        timedOut.blockIds = blockIds;
+        return timedOut;
+      }
+      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(pause, deadline - now));
+      pause = std::min(pause * 2, std::chrono::milliseconds(100));
+    }
+  }
+}
+
+// ---- commit ----
+
+Result<std::vector<TrxId>> StorageRepo::recoverIntents(const std::vector<BlockId>* blockIds) {
+  OPTDB_ASSIGN(auto intents, raw_->listIntents());
+  std::vector<TrxId> finished;
+  for (const auto& intent : intents) {
+    if (blockIds && std::none_of(intent.blockIds.begin(), intent.blockIds.end(), [&](const BlockId& b) {
+          return std::find(blockIds->begin(), blockIds->end(), b) != blockIds->end();
+        }))
+      continue;
+    std::vector<std::unique_ptr<FileLock>> locks;
+    {
+      auto sorted = intent.blockIds;
+      std::sort(sorted.begin(), sorted.end());
+      for (const auto& id : sorted) {
+        OPTDB_ASSIGN(auto l, raw_->lockBlock(id, options_.lockTimeout));
+        locks.push_back(std::move(l));
+      }
+    }
+    // A live committer may have finished it while we waited for its locks.
+    OPTDB_ASSIGN(auto now, raw_->listIntents());
+    if (std::none_of(now.begin(), now.end(), [&](const CommitIntent& i) { return i.trxId == intent.trxId; }))
+      continue;
+    for (const auto& id : intent.blockIds) {
+      Status s = blockStorage(id).completeCommit(intent.trxId, intent.rev);
+      if (!s) return Status(s.code() == Code::NotFound ? Code::Integrity : s.code(),
+                            fmt::format("interrupted commit {}: {}", intent.trxId, s.message()));
+    }
+    OPTDB_TRY(raw_->deleteIntent(intent.trxId));
+    finished.push_back(intent.trxId);
+  }
+  return finished;
+}
+
+Result<CommitResult> StorageRepo::commit(const TrxId& trxId, const std::vector<BlockId>& blockIds, Rev rev) {
+  OPTDB_TRY(validateTrxId(trxId, "trxId"));
+  OPTDB_TRY(validateIds(blockIds));
+  if (rev < 1 || rev > kMaxRev) return Status::invalid(fmt::format("rev: a commit needs a revision from 1 to {}", kMaxRev));
+  auto ids = distinct(blockIds);
+  OPTDB_ASSIGN(auto storeLock, raw_->lockStore(LockMode::Shared, options_.lockTimeout));
+  // The next commit that locks a block finishes any interrupted commit on it.
+  OPTDB_TRY(recoverIntents(&ids));
+  OPTDB_ASSIGN(auto locks, lockForWrite(ids));
+  return commitLocked(trxId, ids, rev);
+}
+
+Result<CommitResult> StorageRepo::commitLocked(const TrxId& trxId, const std::vector<BlockId>& ids, Rev rev) {
+  struct Plan {
+    BlockId id;
+    BlockMeta meta;
+    bool retry = false;
+    std::optional<Json> after;
+  };
+  std::vector<Plan> plans;
+  std::vector<BlockId> stale, notPending;
+  for (const auto& id : ids) {
+    Plan p{id, BlockMeta{}, false, std::nullopt};
+    OPTDB_ASSIGN(auto meta, raw_->getMeta(id));
+    if (meta) p.meta = *meta;
+    OPTDB_ASSIGN(auto named, raw_->getRevision(id, rev));
+    if (named && *named == trxId) {
+      p.retry = true;  // committed here already: finish what remains
+    } else if (p.meta.latest && p.meta.latest->rev >= rev) {
+      stale.push_back(id);
+    }
+    plans.push_back(std::move(p));
+  }
+  if (!stale.empty()) {
+    CommitResult r;
+    OPTDB_ASSIGN(r.missing, collectMissing(stale, rev));
+    if (!r.missing.empty()) return r;
+  }
+  for (auto& p : plans) {
+    if (p.retry) continue;
+    OPTDB_ASSIGN(auto t, raw_->getPending(p.id, trxId));
+    if (!t) {
+      notPending.push_back(p.id);
+      continue;
+    }
+    BlockStorage bs = blockStorage(p.id);
+    std::optional<Json> before;
+    if (p.meta.latest) {
+      auto b = bs.getBlock(p.meta.latest->rev);
+      if (!b) return b.status();
+      before = std::move(b).value();
+    }
+    if (!before && !t->insert && t->updates && !t->updates->empty())
+      return Status::invalid(fmt::format("block {}: updates to a block that does not exist", p.id));
+    auto after = applyTransform(std::move(before), *t);
+    if (!after) return Status::invalid(fmt::format("block {}: {}", p.id, after.status().message()));
+    p.after = std::move(after).value();
+  }
+  if (!notPending.empty())
+    return Status::notFound(fmt::format("transaction {} is not pending on block(s) {}", trxId, joinIds(notPending)));
+  bool anyNew = std::any_of(plans.begin(), plans.end(), [](const Plan& p) { return !p.retry; });
+  if (anyNew) OPTDB_TRY(raw_->saveIntent({trxId, rev, ids}));
+  for (auto& p : plans) {
+    BlockStorage bs = blockStorage(p.id);
+    if (p.retry) OPTDB_TRY(bs.completeCommit(trxId, rev));
+    else OPTDB_TRY(bs.writeCommit(trxId, rev, p.after, p.meta));
+  }
+  if (anyNew) OPTDB_TRY(raw_->deleteIntent(trxId));
+  return CommitResult{true, {}};
+}
+
+// ---- cancel ----
+
+Result<CancelResult> StorageRepo::cancel(const TrxId& trxId, const std::vector<BlockId>& blockIds) {
+  OPTDB_TRY(validateTrxId(trxId, "trxId"));
+  OPTDB_TRY(validateIds(blockIds));
+  auto ids = distinct(blockIds);
+  OPTDB_ASSIGN(auto locks, lockForWrite(ids));
+  OPTDB_ASSIGN(auto intents, raw_->listIntents());
+  for (const auto& i : intents)
+    if (i.trxId == trxId)
+      return Status::integrity(fmt::format("transaction {} has an interrupted commit; run optdb repair first", trxId));
+  CancelResult r;
+  for (const auto& id : ids) {
+    OPTDB_ASSIGN(auto pending, raw_->getPending(id, trxId));
+    if (pending) {
+      OPTDB_TRY(raw_->deletePending(id, trxId));
+      r.cancelled.push_back(id);
+    }
+    OPTDB_ASSIGN(auto committed, raw_->getCommitted(id, trxId));
+    if (committed) r.committed.push_back(id);
+  }
+  return r;
+}
+
+std::unique_ptr<StorageRepo> openStore(const std::string& path, StoreOptions options, RestoreCallback restore) {
+  std::shared_ptr<Env> env = newPosixEnv(path);
+  auto raw = std::make_shared<FileRawStorage>(env, options.sync);
+  return std::make_unique<StorageRepo>(raw, options, std::move(restore));
+}
+
+}  // namespace optdb
