@@ -1,6 +1,8 @@
 // optdb get: read blocks at their latest or a given revision.
 #include "command.hpp"
 
+#include <fmt/format.h>
+
 namespace optdb::cli {
 
 void addGet(CLI::App& app, Globals& g) {
@@ -44,8 +46,13 @@ void addGet(CLI::App& app, Globals& g) {
     OPTDB_ASSIGN(auto repo, openRepo(g, restore));
     OPTDB_ASSIGN(auto result, repo->get(args->blocks, ctx));
     printJson(g, result.toJson());
-    for (const auto& [id, state] : result.blocks)
+    for (const auto& [id, state] : result.blocks) {
       if (state.notFound) printError(*state.notFound);
+      else if (!state.block && ctx.rev)
+        printError(fmt::format("block {}: no block at revision {} (not inserted by then, or deleted)", id, *ctx.rev));
+      else if (!state.block)
+        printError(fmt::format("block {}: no block (never committed in this store, or deleted)", id));
+    }
     if (result.anyMissing()) g.exitCode = static_cast<int>(Code::NotFound);
     return Status::ok();
   });

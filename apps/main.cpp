@@ -3,14 +3,59 @@
 
 #include "command.hpp"
 
+#ifndef OPTDB_VERSION
+#define OPTDB_VERSION "0.1.0"
+#endif
+
+namespace {
+
+using namespace optdb::cli;
+
+constexpr const char* kCommands = "get, pend, commit, cancel, inspect, archive, restore, repair";
+
+// CLI11's own messages name neither the command nor what to do next, and some
+// are misleading ("A subcommand is required" for a mistyped command or an
+// unknown global option). This turns each into one line that says what is
+// wrong and where to look.
+std::string describeParseError(const CLI::App& app, const CLI::ParseError& e) {
+  auto subs = app.get_subcommands();
+  std::string cmd = subs.empty() ? "" : subs.front()->get_name();
+  std::string hint = cmd.empty() ? "see 'optdb --help'" : "see 'optdb " + cmd + " --help'";
+  std::vector<std::string> left = app.remaining(true);
+  auto describeLeftover = [&](const std::string& arg) {
+    if (arg.size() > 1 && arg[0] == '-') return "unknown option '" + arg + "'";
+    return "unexpected argument '" + arg + "'";
+  };
+  std::string prefix = cmd.empty() ? "" : cmd + ": ";
+  std::string msg = e.what();
+
+  if (cmd.empty() && dynamic_cast<const CLI::RequiredError*>(&e) && msg == "A subcommand is required") {
+    if (left.empty()) return std::string("no command given (one of ") + kCommands + "); " + hint;
+    const std::string& first = left.front();
+    if (first.size() > 1 && first[0] == '-') return "unknown option '" + first + "'; " + hint;
+    return "unknown command '" + first + "' (expected one of " + kCommands + "); " + hint;
+  }
+  if (dynamic_cast<const CLI::ExtrasError*>(&e) && !left.empty()) {
+    std::string what = describeLeftover(left.front());
+    if (left.size() > 1) what += " (and " + std::to_string(left.size() - 1) + " more)";
+    return prefix + what + "; " + hint;
+  }
+  // "--rev: At Most 1 required but received 2"
+  if (auto p = msg.find(": At Most 1 required but received"); p != std::string::npos)
+    return prefix + msg.substr(0, p) + ": given more than once; " + hint;
+  return prefix + msg + "; " + hint;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  using namespace optdb::cli;
   Globals g;
   CLI::App app{"optdb: a versioned, transactional block store on a plain directory tree.\n"
                "See optdb(1) and optdb-COMMAND(1).",
                "optdb"};
   app.require_subcommand(1, 1);
   app.fallthrough();
+  app.set_version_flag("--version", std::string("optdb ") + OPTDB_VERSION);
   app.add_option("--store", g.store, "The store directory (default: $OPTDB_STORE)")
       ->envname("OPTDB_STORE")
       ->type_name("DIR");
@@ -37,12 +82,10 @@ int main(int argc, char** argv) {
 
   try {
     app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
+  } catch (const CLI::Success& e) {  // --help, --help-all, --version
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    printError(e.what());
+    printError(describeParseError(app, e));
     return 2;
   } catch (const std::exception& e) {
     printError(std::string("internal error: ") + e.what());

@@ -36,6 +36,9 @@ void addPend(CLI::App& app, Globals& g) {
     else return Status::invalid("--policy: expected c, f, r or w, got '" + args->policy + "'");
     OPTDB_ASSIGN(req.timeoutSeconds, secondsOption(args->timeout, "--timeout"));
     OPTDB_ASSIGN(auto text, readInput(args->file));
+    if (text.find_first_not_of(" \t\r\n") == std::string::npos)
+      return Status::invalid((args->file == "-" ? std::string("stdin") : args->file) +
+                             ": no input; expected a Transforms JSON object such as {\"inserts\":{...}}");
     OPTDB_ASSIGN(auto json, parseJson(text, args->file == "-" ? "stdin" : args->file));
     OPTDB_ASSIGN(req.transforms, decodeTransforms(json, "transforms"));
     OPTDB_ASSIGN(auto repo, openRepo(g));

@@ -8,16 +8,29 @@
 
 namespace optdb {
 
+namespace {
+
+// The start of the range holding rev (0 when none does).
+Rev rangeFloor(const Ranges& ranges, Rev rev) {
+  for (const auto& r : ranges)
+    if (rangesContain({r}, rev)) return r.start;
+  return 0;
+}
+
+}  // namespace
+
 BlockStorage::BlockStorage(BlockId id, RawStorage& raw, RestoreCallback restore)
     : id_(std::move(id)), raw_(raw), restore_(std::move(restore)) {}
 
-Result<std::optional<Json>> BlockStorage::getBlock(std::optional<Rev> rev) {
+Result<std::optional<Json>> BlockStorage::getBlock(std::optional<Rev> rev, std::optional<BlockMeta>* metaOut) {
   OPTDB_ASSIGN(auto meta, raw_.getMeta(id_));
+  if (metaOut) *metaOut = meta;
   bool held = meta && (!rev || rangesContain(meta->ranges, *rev));
   if (!held && restore_) {
     Status s = restore_(id_, rev);
     if (!s && s.code() != Code::NotFound) return s;
     OPTDB_ASSIGN(meta, raw_.getMeta(id_));
+    if (metaOut) *metaOut = meta;
     held = meta && (!rev || rangesContain(meta->ranges, *rev));
   }
   if (!meta) return std::optional<Json>();  // a missing block reads as absent
@@ -25,10 +38,11 @@ Result<std::optional<Json>> BlockStorage::getBlock(std::optional<Rev> rev) {
     return Status::notFound(fmt::format("block {}: revision {} is not held by this store", id_, *rev));
   if (!meta->latest) return std::optional<Json>();
   Rev target = rev ? std::min(*rev, meta->latest->rev) : meta->latest->rev;
-  return materialize(target, meta->latest->rev, meta->latest);
+  return materialize(target, meta->latest->rev, meta->latest, meta->ranges);
 }
 
-Result<std::optional<Json>> BlockStorage::materialize(Rev target, Rev ceiling, const std::optional<TrxRev>& tip) {
+Result<std::optional<Json>> BlockStorage::materialize(Rev target, Rev ceiling, const std::optional<TrxRev>& tip,
+                                                      const Ranges& ranges) {
   lastReplay_ = 0;
   if (tip && tip->rev == target) {  // the common case: the tip is materialized
     OPTDB_ASSIGN(auto block, raw_.getMaterialized(id_, tip->trxId));
@@ -37,8 +51,38 @@ Result<std::optional<Json>> BlockStorage::materialize(Rev target, Rev ceiling, c
   // The revision index: one directory listing, whatever the gaps between revisions.
   OPTDB_ASSIGN(auto revs, raw_.listRevisions(id_));
   auto end = std::upper_bound(revs.begin(), revs.end(), std::min(target, ceiling));
+  if (end == revs.begin()) return std::optional<Json>();
   std::vector<Transform> chain;
   std::optional<Json> base;
+  auto replay = [&]() -> Result<std::optional<Json>> {
+    lastReplay_ = chain.size();
+    for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+      auto next = applyTransform(std::move(base), *it);
+      if (!next) return Status::integrity(fmt::format("block {}: replay failed: {}", id_, next.status().message()));
+      base = std::move(next).value();
+    }
+    return std::move(base);
+  };
+  // First try the checkpoint the retention rule keeps below the target.
+  const auto idx = static_cast<std::size_t>(end - revs.begin()) - 1;
+  const auto floorIdx = static_cast<std::size_t>(
+      std::lower_bound(revs.begin(), revs.end(), rangeFloor(ranges, revs[idx])) - revs.begin());
+  const std::size_t checkpoint = idx - (idx - floorIdx) % kCheckpointInterval;
+  OPTDB_ASSIGN(auto cpTrx, raw_.getRevision(id_, revs[checkpoint]));
+  if (cpTrx) {
+    OPTDB_ASSIGN(auto mat, raw_.getMaterialized(id_, *cpTrx));
+    if (mat) {
+      base = std::move(mat);
+      for (std::size_t i = idx; i > checkpoint; --i) {
+        OPTDB_ASSIGN(auto trxId, raw_.getRevision(id_, revs[i]));
+        if (!trxId) continue;
+        OPTDB_ASSIGN(auto t, raw_.getCommitted(id_, *trxId));
+        if (t) chain.push_back(std::move(*t));  // no transform: an interrupted commit, not a revision
+      }
+      return replay();
+    }
+  }
+  // Otherwise walk down to the nearest materialization, or to a transform that needs nothing older.
   for (auto it = end; it != revs.begin();) {
     --it;
     OPTDB_ASSIGN(auto trxId, raw_.getRevision(id_, *it));
@@ -49,18 +93,12 @@ Result<std::optional<Json>> BlockStorage::materialize(Rev target, Rev ceiling, c
       break;
     }
     OPTDB_ASSIGN(auto t, raw_.getCommitted(id_, *trxId));
-    if (!t) continue;  // an interrupted commit: not a revision
-    bool standalone = t->insert.has_value() || t->del;  // needs nothing older
+    if (!t) continue;
+    bool standalone = t->insert.has_value() || t->del;
     chain.push_back(std::move(*t));
     if (standalone) break;
   }
-  lastReplay_ = chain.size();
-  for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
-    auto next = applyTransform(std::move(base), *it);
-    if (!next) return Status::integrity(fmt::format("block {}: replay failed: {}", id_, next.status().message()));
-    base = std::move(next).value();
-  }
-  return base;
+  return replay();
 }
 
 Result<std::vector<CommittedRevision>> BlockStorage::committedRevisions(Rev from, Rev to) {
@@ -97,10 +135,7 @@ Status BlockStorage::pruneMaterialization(const TrxRev& old, const BlockMeta& me
   auto it = std::lower_bound(revs.begin(), revs.end(), old.rev);
   if (it == revs.end() || *it != old.rev) return Status::ok();
   // Count revisions from the floor of old's range.
-  Rev floor = 0;
-  for (const auto& r : meta.ranges)
-    if (rangesContain({r}, old.rev)) floor = r.start;
-  auto first = std::lower_bound(revs.begin(), revs.end(), floor);
+  auto first = std::lower_bound(revs.begin(), revs.end(), rangeFloor(meta.ranges, old.rev));
   auto ordinal = static_cast<std::size_t>(it - first);
   if (ordinal % kCheckpointInterval == 0) return Status::ok();  // a retained checkpoint
   return raw_.deleteMaterialized(id_, old.trxId);
@@ -117,7 +152,7 @@ Status BlockStorage::completeCommit(const TrxId& trxId, Rev rev) {
   bool isTip = !meta->latest || meta->latest->rev <= rev;
   OPTDB_ASSIGN(auto existing, raw_.getMaterialized(id_, trxId));
   if (isTip && !existing) {
-    OPTDB_ASSIGN(auto before, materialize(rev - 1, rev - 1, std::nullopt));
+    OPTDB_ASSIGN(auto before, materialize(rev - 1, rev - 1, std::nullopt, meta->ranges));
     auto after = applyTransform(std::move(before), t);
     if (!after) return Status::integrity(fmt::format("block {}: transaction {} cannot apply: {}", id_, trxId, after.status().message()));
     if (*after) OPTDB_TRY(raw_.saveMaterialized(id_, trxId, **after));

@@ -61,7 +61,11 @@ bool FileRawStorage::isTempName(const std::string& name) {
 Status FileRawStorage::syncDirIfNeeded(const std::string& dir) { return sync_ ? env_->syncDir(dir) : Status::ok(); }
 
 Status FileRawStorage::ensureDir(const std::string& dir) {
-  if (env_->fileType(dir) == FileType::Dir) return Status::ok();
+  if (knownDirs_.count(dir)) return Status::ok();
+  if (env_->fileType(dir) == FileType::Dir) {
+    knownDirs_.insert(dir);
+    return Status::ok();
+  }
   auto slash = dir.rfind('/');
   std::string parent = slash == std::string::npos ? "" : dir.substr(0, slash);
   if (parent.empty()) {
@@ -70,7 +74,9 @@ Status FileRawStorage::ensureDir(const std::string& dir) {
     OPTDB_TRY(ensureDir(parent));
   }
   OPTDB_TRY(env_->createDir(dir));
-  return syncDirIfNeeded(parent);
+  OPTDB_TRY(syncDirIfNeeded(parent));
+  knownDirs_.insert(dir);
+  return Status::ok();
 }
 
 Status FileRawStorage::writeAtomic(const std::string& dir, const std::string& name, const std::string& data) {

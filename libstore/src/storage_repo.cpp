@@ -142,7 +142,8 @@ Result<GetResult> StorageRepo::get(const std::vector<BlockId>& blockIds, const G
         OPTDB_ASSIGN(meta, raw_->getMeta(id));
       }
     }
-    auto block = bs.getBlock(context.rev);
+    std::optional<BlockMeta> meta;
+    auto block = bs.getBlock(context.rev, &meta);
     if (block) {
       state.block = std::move(block).value();
     } else if (block.status().code() == Code::NotFound) {
@@ -150,7 +151,6 @@ Result<GetResult> StorageRepo::get(const std::vector<BlockId>& blockIds, const G
     } else {
       return block.status();
     }
-    OPTDB_ASSIGN(auto meta, raw_->getMeta(id));
     if (meta) state.latest = meta->latest;
     if (context.trxId) {
       state.pendings = {*context.trxId};

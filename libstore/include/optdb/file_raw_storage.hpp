@@ -2,6 +2,7 @@
 // the TypeScript FileRawStorage. The one place that knows file names.
 #pragma once
 
+#include <set>
 #include <string>
 
 #include "optdb/raw_storage.hpp"
@@ -58,6 +59,7 @@ class FileRawStorage : public RawStorage {
   std::shared_ptr<Env> env_;
   bool sync_;
   std::uint64_t tempCounter_ = 0;
+  std::set<std::string> knownDirs_;  // directories seen to exist: no stat per write
 };
 
 }  // namespace optdb

@@ -1,0 +1,388 @@
+// Benchmarks of issue 6: workloads W1–W6 through libstore, next to floors
+// measured in the same run (a read floor, a durable-write floor, and `cat`
+// for whole processes), so every figure is a ratio on this machine.
+//
+//   optdb_bench [--n 3000] [--dir /tmp] [--sync both|on|off]
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "optdb/codec.hpp"
+#include "optdb/file_raw_storage.hpp"
+#include "optdb/storage_repo.hpp"
+
+namespace fs = std::filesystem;
+using namespace optdb;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+template <typename T>
+T must(Result<T> r, const char* what) {
+  if (!r) {
+    fmt::print(stderr, "{}: {}\n", what, r.status().message());
+    std::exit(1);
+  }
+  return std::move(r).value();
+}
+
+// Counts what a commit asks of the file system, to report files written and fsyncs.
+class CountingEnv : public Env {
+ public:
+  explicit CountingEnv(std::unique_ptr<Env> base) : base_(std::move(base)) {}
+  std::uint64_t filesCreated = 0, renames = 0, fileSyncs = 0, dirSyncs = 0;
+
+  Result<std::string> readFile(const std::string& p) override { return base_->readFile(p); }
+  Result<std::unique_ptr<WritableFile>> newWritableFile(const std::string& p) override {
+    ++filesCreated;
+    auto f = base_->newWritableFile(p);
+    if (!f) return f;
+    return std::unique_ptr<WritableFile>(new CountingFile(std::move(f).value(), this));
+  }
+  Status rename(const std::string& a, const std::string& b) override {
+    ++renames;
+    return base_->rename(a, b);
+  }
+  Status removeFile(const std::string& p) override { return base_->removeFile(p); }
+  Status createDir(const std::string& p) override { return base_->createDir(p); }
+  Status syncDir(const std::string& p) override {
+    ++dirSyncs;
+    return base_->syncDir(p);
+  }
+  Result<std::vector<DirEntry>> listDir(const std::string& p) override { return base_->listDir(p); }
+  FileType fileType(const std::string& p) override { return base_->fileType(p); }
+  Result<std::uint64_t> fileSize(const std::string& p) override { return base_->fileSize(p); }
+  Result<std::unique_ptr<FileLock>> lockFile(const std::string& p, LockMode m, double t) override {
+    return base_->lockFile(p, m, t);
+  }
+
+ private:
+  struct CountingFile : WritableFile {
+    CountingFile(std::unique_ptr<WritableFile> f, CountingEnv* e) : f_(std::move(f)), e_(e) {}
+    Status append(std::string_view d) override { return f_->append(d); }
+    Status sync() override {
+      ++e_->fileSyncs;
+      return f_->sync();
+    }
+    Status close() override { return f_->close(); }
+    std::unique_ptr<WritableFile> f_;
+    CountingEnv* e_;
+  };
+  std::unique_ptr<Env> base_;
+};
+
+struct Store {
+  std::shared_ptr<CountingEnv> env;
+  std::shared_ptr<StorageRepo> repo;
+};
+
+Store openBench(const std::string& dir, bool sync) {
+  Store s;
+  s.env = std::make_shared<CountingEnv>(newPosixEnv(dir));
+  auto raw = std::make_shared<FileRawStorage>(s.env, sync);
+  StoreOptions o;
+  o.sync = sync;
+  s.repo = std::make_shared<StorageRepo>(raw, o);
+  return s;
+}
+
+Json blockJson(const std::string& id, int fields) {
+  Json b = Json::object();
+  b["header"] = Json::object({{"id", id}, {"type", "bench"}, {"collectionId", "c"}});
+  b["entries"] = Json::array();
+  for (int i = 0; i < fields; ++i) b["entries"].push_back(fmt::format("entry-{:04d}-padding-padding", i));
+  return b;
+}
+
+void pendCommit(StorageRepo& repo, const std::string& trx, Transforms t, Rev rev) {
+  PendRequest req;
+  req.trxId = trx;
+  req.transforms = std::move(t);
+  auto p = must(repo.pend(req), "pend");
+  if (p.outcome != PendResult::Outcome::Pended) {
+    fmt::print(stderr, "pend {} not pended\n", trx);
+    std::exit(1);
+  }
+  auto ids = req.transforms.blockIds();
+  auto c = must(repo.commit(trx, ids, rev), "commit");
+  if (!c.success) {
+    fmt::print(stderr, "commit {} stale\n", trx);
+    std::exit(1);
+  }
+}
+
+// The read floor: open, read and close two small files.
+double readFloor(const std::string& a, const std::string& b, int n) {
+  std::vector<double> t;
+  char buf[65536];
+  for (int i = 0; i < n; ++i) {
+    auto s = Clock::now();
+    for (const auto& p : {a, b}) {
+      int fd = ::open(p.c_str(), O_RDONLY);
+      while (::read(fd, buf, sizeof buf) > 0) {
+      }
+      ::close(fd);
+    }
+    t.push_back(seconds(Clock::now() - s));
+  }
+  return median(t);
+}
+
+// The durable-write floor: write 1 KB, fsync, rename, fsync the directory.
+double writeFloor(const std::string& dir, int n) {
+  std::string data(1024, 'x');
+  std::vector<double> t;
+  for (int i = 0; i < n; ++i) {
+    std::string tmp = dir + "/.floor.tmp", fin = dir + "/floor.json";
+    auto s = Clock::now();
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (::write(fd, data.data(), data.size()) < 0) std::exit(1);
+    ::fdatasync(fd);
+    ::close(fd);
+    ::rename(tmp.c_str(), fin.c_str());
+    int d = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+    ::fsync(d);
+    ::close(d);
+    t.push_back(seconds(Clock::now() - s));
+  }
+  return median(t);
+}
+
+// Median wall time of a whole process, run `n` times.
+double processTime(const std::vector<std::string>& argv, int n) {
+  std::vector<double> t;
+  for (int i = 0; i < n; ++i) {
+    auto s = Clock::now();
+    pid_t pid = fork();
+    if (pid == 0) {
+      int devnull = ::open("/dev/null", O_WRONLY);
+      ::dup2(devnull, 1);
+      std::vector<char*> args;
+      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      ::execv(args[0], args.data());
+      _exit(127);
+    }
+    int st;
+    ::waitpid(pid, &st, 0);
+    t.push_back(seconds(Clock::now() - s));
+  }
+  return median(t);
+}
+
+std::uint64_t treeBytes(const fs::path& dir) {
+  std::uint64_t total = 0;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) total += e.file_size();
+  return total;
+}
+
+// Peak RSS (KiB) of a workload run in a child process.
+long childPeakRss(const std::function<void()>& body) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    body();
+    _exit(0);
+  }
+  int st;
+  struct rusage ru;
+  ::wait4(pid, &st, 0, &ru);
+  return ru.ru_maxrss;
+}
+
+struct Row {
+  std::string name, figure, target, verdict;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int n = 3000;
+  std::string base = "/tmp";
+  std::string syncMode = "both";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--n") n = std::stoi(argv[i + 1]);
+    else if (a == "--dir") base = argv[i + 1];
+    else if (a == "--sync") syncMode = argv[i + 1];
+  }
+  std::string root = base + fmt::format("/optdb-bench-{}", ::getpid());
+  fs::create_directories(root);
+  std::mt19937_64 rng(42);
+  std::vector<Row> rows;
+  auto ratio = [](double a, double b) { return b > 0 ? a / b : 0; };
+
+  std::vector<bool> modes;
+  if (syncMode != "off") modes.push_back(true);
+  if (syncMode != "on") modes.push_back(false);
+
+  double wfloor = writeFloor(root, 200);
+  rows.push_back({"floor: durable write (1 KB+fsync+rename+dir fsync)", fmt::format("{:.1f} us", wfloor * 1e6), "", ""});
+
+  for (bool sync : modes) {
+    std::string tag = sync ? "fsync" : "no-sync";
+    std::string dir = root + "/" + tag;
+    fs::create_directories(dir);
+    auto st = openBench(dir, sync);
+    auto& repo = *st.repo;
+
+    // W1: one block, n sequential update transactions.
+    pendCommit(repo, "w1-0", [&] {
+      Transforms t;
+      t.inserts.emplace_back("w1", blockJson("w1", 200));
+      return t;
+    }(), 1);
+    std::uint64_t created0 = st.env->filesCreated, renames0 = st.env->renames, fsync0 = st.env->fileSyncs + st.env->dirSyncs;
+    auto s1 = Clock::now();
+    for (int i = 1; i <= n; ++i) {
+      Transforms t;
+      t.updates.emplace_back("w1", Json::array({Json::array({"entries", i % 200, 1, Json::array({fmt::format("update-{:06d}-pad", i)})})}));
+      pendCommit(repo, fmt::format("w1-{}", i), t, static_cast<Rev>(i + 1));
+    }
+    double w1 = seconds(Clock::now() - s1) / n;
+    double filesPer = double(st.env->filesCreated - created0) / n;
+    double renamesPer = double(st.env->renames - renames0) / n;
+    double fsyncsPer = double(st.env->fileSyncs + st.env->dirSyncs - fsync0) / n;
+    // Files a pend+commit writes: each temp file created (its rename installs it) plus the pend→trx rename.
+    double filesWritten = filesPer + (renamesPer - filesPer);
+
+    // W6: bytes on disk per revision after W1, against the transform size.
+    std::uint64_t bytes = treeBytes(fs::path(dir) / "w1");
+    std::uint64_t trxBytes = 0;
+    for (const auto& e : fs::directory_iterator(fs::path(dir) / "w1" / "trx")) trxBytes += e.file_size();
+    double perRev = double(bytes) / (n + 1), perTransform = double(trxBytes) / (n + 1);
+
+    // W2: n blocks, each inserted by its own transaction.
+    auto s2 = Clock::now();
+    for (int i = 0; i < n; ++i) {
+      std::string id = fmt::format("w2-{:06d}", i);
+      Transforms t;
+      t.inserts.emplace_back(id, blockJson(id, 8));
+      pendCommit(repo, fmt::format("w2t-{}", i), t, static_cast<Rev>(n + 2 + i));
+    }
+    double w2 = seconds(Clock::now() - s2) / n;
+
+    // The read floor on the two files a get of a W2 block reads.
+    std::string b0 = dir + "/w2-000000";
+    double rfloor = readFloor(b0 + "/meta.json", b0 + "/blocks/w2t-0.json", 2000);
+
+    // W3: get latest of random blocks, in process.
+    std::vector<double> t3;
+    std::uniform_int_distribution<int> pick(0, n - 1);
+    for (int i = 0; i < n; ++i) {
+      std::string id = fmt::format("w2-{:06d}", pick(rng));
+      auto s = Clock::now();
+      auto r = must(repo.get({id}), "get");
+      t3.push_back(seconds(Clock::now() - s));
+      if (!r.blocks[0].second.block) std::exit(1);
+    }
+    double w3 = median(t3);
+
+    // W3 as whole processes, against cat of the same two files.
+    int procRuns = 200;
+    double w3proc = processTime({OPTDB_BINARY, "--store", dir, "get", "w2-000000"}, procRuns);
+    double catProc = processTime({"/bin/cat", b0 + "/meta.json", b0 + "/blocks/w2t-0.json"}, procRuns);
+
+    // W4: historical reads at random revisions of W1's block.
+    std::vector<double> t4;
+    std::size_t maxReplay = 0;
+    std::uniform_int_distribution<Rev> pickRev(1, static_cast<Rev>(n + 1));
+    for (int i = 0; i < 1000; ++i) {
+      Rev r = pickRev(rng);
+      auto bs = repo.blockStorage("w1");
+      auto s = Clock::now();
+      auto b = must(bs.getBlock(r), "historical get");
+      t4.push_back(seconds(Clock::now() - s));
+      maxReplay = std::max(maxReplay, bs.lastReplayCount());
+      if (!b) std::exit(1);
+    }
+    double w4 = median(t4);
+
+    // W5: a sparse block with revisions 1 and 100,000 (written directly in the layout).
+    {
+      Transforms t;
+      t.inserts.emplace_back("w5", blockJson("w5", 200));
+      PendRequest req{"w5-a", t, std::nullopt, Policy::Continue, 0};
+      must(repo.pend(req), "pend");
+      must(repo.commit("w5-a", {"w5"}, 200000), "commit");
+      Transforms u;
+      u.updates.emplace_back("w5", Json::array({Json::array({"entries", 0, 1, Json::array({"x"})})}));
+      must(repo.pend({"w5-b", u, std::nullopt, Policy::Continue, 0}), "pend");
+      must(repo.commit("w5-b", {"w5"}, 300000), "commit");
+    }
+    auto timeAt = [&](Rev r) {
+      std::vector<double> t;
+      for (int i = 0; i < 500; ++i) {
+        auto bs = repo.blockStorage("w5");
+        auto s = Clock::now();
+        auto b = must(bs.getBlock(r), "sparse get");
+        t.push_back(seconds(Clock::now() - s));
+      }
+      return median(t);
+    };
+    double w5far = timeAt(299999), w5near = timeAt(200001);
+
+    // Memory: peak RSS of W3 and W4 style reads in a fresh child, small and large.
+    long rssW4 = childPeakRss([&] {
+      auto st2 = openBench(dir, sync);
+      for (int i = 0; i < 200; ++i) (void)st2.repo->blockStorage("w1").getBlock(static_cast<Rev>(1 + i * n / 200));
+    });
+    long rssW3 = childPeakRss([&] {
+      auto st2 = openBench(dir, sync);
+      for (int i = 0; i < 200; ++i) (void)st2.repo->get({fmt::format("w2-{:06d}", i * n / 200)});
+    });
+
+    auto verdict = [](bool ok) { return ok ? std::string("met") : std::string("NOT met"); };
+    rows.push_back({fmt::format("[{}] floor: read two small files", tag), fmt::format("{:.1f} us", rfloor * 1e6), "", ""});
+    rows.push_back({fmt::format("[{}] floor: cat two files (process)", tag), fmt::format("{:.0f} us", catProc * 1e6), "", ""});
+    rows.push_back({fmt::format("[{}] W1 pend+commit", tag),
+                    fmt::format("{:.0f} us = {:.2f}x ({:.1f} files x write floor); {:.1f}x read floor; {:.1f} fsyncs",
+                                w1 * 1e6, ratio(w1, filesWritten * wfloor), filesWritten, ratio(w1, rfloor), fsyncsPer),
+                    sync ? "<= 1.5x files x write floor" : "<= 10x read floor",
+                    verdict(sync ? ratio(w1, filesWritten * wfloor) <= 1.5 : ratio(w1, rfloor) <= 10)});
+    rows.push_back({fmt::format("[{}] W2 insert one block", tag), fmt::format("{:.0f} us", w2 * 1e6), "", ""});
+    rows.push_back({fmt::format("[{}] W3 get latest (in process)", tag),
+                    fmt::format("{:.1f} us = {:.2f}x read floor", w3 * 1e6, ratio(w3, rfloor)), "<= 3x", verdict(ratio(w3, rfloor) <= 3)});
+    rows.push_back({fmt::format("[{}] W3 optdb get (process)", tag),
+                    fmt::format("{:.0f} us = {:.2f}x cat", w3proc * 1e6, ratio(w3proc, catProc)), "<= 3x",
+                    verdict(ratio(w3proc, catProc) <= 3)});
+    rows.push_back({fmt::format("[{}] W4 historical get", tag),
+                    fmt::format("{:.1f} us = {:.2f}x W3; max replay {}", w4 * 1e6, ratio(w4, w3), maxReplay),
+                    "<= 8x W3, replay <= 32", verdict(ratio(w4, w3) <= 8 && maxReplay <= 32)});
+    rows.push_back({fmt::format("[{}] W5 sparse: rev 299999 vs 200001", tag),
+                    fmt::format("{:.1f} us vs {:.1f} us = {:.2f}x", w5far * 1e6, w5near * 1e6, ratio(w5far, w5near)),
+                    "<= 1.5x", verdict(ratio(w5far, w5near) <= 1.5)});
+    rows.push_back({fmt::format("[{}] W6 bytes per revision", tag),
+                    fmt::format("{:.0f} B = {:.2f}x transform ({:.0f} B)", perRev, ratio(perRev, perTransform), perTransform),
+                    "<= 10x", verdict(ratio(perRev, perTransform) <= 10)});
+    rows.push_back({fmt::format("[{}] peak RSS: 200 historical reads / 200 gets", tag),
+                    fmt::format("{} KiB / {} KiB", rssW4, rssW3), "flat in n", ""});
+  }
+
+  fmt::print("{:<52} | {:<70} | {:<28} | {}\n", "workload (n = " + std::to_string(n) + ")", "figure", "target", "");
+  fmt::print("{}\n", std::string(170, '-'));
+  for (const auto& r : rows) fmt::print("{:<52} | {:<70} | {:<28} | {}\n", r.name, r.figure, r.target, r.verdict);
+  fs::remove_all(root);
+  return 0;
+}

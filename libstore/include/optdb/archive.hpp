@@ -1,0 +1,168 @@
+// Block archives (SPEC §4): the BlockArchive type and its codec, reading a
+// stream of archives, writing a store's history as archives, restoring
+// archives into a store, and the restore sources `get --restore-from` asks.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "optdb/block_storage.hpp"
+#include "optdb/json.hpp"
+#include "optdb/model.hpp"
+#include "optdb/raw_storage.hpp"
+#include "optdb/storage_repo.hpp"
+
+namespace optdb {
+
+// ---- the type and its codec ----
+
+struct ArchiveRevision {
+  TrxRev trx;                 // trx.rev is the revision
+  Transform transform;        // this block's part of the transaction
+  std::optional<Json> block;  // the block after this revision, when the archive carries it
+};
+
+struct ArchivePending {
+  TrxId trxId;
+  Transform transform;  // this block's part of the pending transaction
+};
+
+struct BlockArchive {
+  BlockId blockId;
+  std::vector<ArchiveRevision> revisions;  // ascending by revision, each inside `range`
+  Range range;
+  std::vector<ArchivePending> pending;  // only with an open-ended range; sorted by TrxId
+};
+
+// Validates completely: ids, the range, every revision key (canonical decimal,
+// ≥ 1, inside the range, equal to its trx.rev), every transform and block
+// (header.id equal to blockId), each TrxId committed once, pending only with
+// an open-ended range. Accepts what newer upstream trees write: `action` for
+// `trx`, `actionId` for `trxId`, `[start,null]` for `[start]`. A pending
+// transaction with no part for this block is dropped.
+Result<BlockArchive> decodeArchive(const Json& j, std::string_view where);
+// {"blockId","revisions","range","pending"?}, revisions ascending; `pending`
+// only when the range is open-ended and there is one.
+Json encodeArchive(const BlockArchive& a);
+// The archive as one NDJSON line (compact JSON and "\n") appended to `out`.
+void appendArchiveLine(std::string& out, const BlockArchive& a);
+
+// The materializations restoring `a` saves, one entry per revision (nullopt:
+// none): every `block` the archive carries, and, where the state can be
+// rebuilt from the archive alone, every kCheckpointInterval-th revision and
+// the highest one. InvalidInput when a transform cannot apply.
+Result<std::vector<std::optional<Json>>> archiveMaterializations(const BlockArchive& a, std::string_view where);
+
+// Reads archives one at a time from NDJSON (one archive a line), a single
+// JSON object, a JSON array of archives, or any sequence of these. Errors
+// name the input and the line: "backup.ndjson: line 3: range: …".
+class ArchiveReader {
+ public:
+  ArchiveReader(std::string_view text, std::string name);
+  // The next archive; nullopt at the end of the input.
+  Result<std::optional<BlockArchive>> next();
+
+ private:
+  Status fail(std::size_t line, const std::string& message) const;
+
+  std::string_view text_;
+  std::string name_;
+  std::size_t pos_ = 0;
+  std::size_t line_ = 1;
+  // The elements of a top-level array being read.
+  std::optional<Json> array_;
+  std::size_t arrayIndex_ = 0;
+  std::size_t arrayLine_ = 0;
+};
+
+// Every archive of a text, validated (including archiveMaterializations).
+Result<std::vector<BlockArchive>> readArchives(std::string_view text, const std::string& name);
+
+// ---- archive ----
+
+struct ArchiveRequest {
+  std::vector<BlockId> blockIds;  // the blocks, or
+  bool all = false;               // every block of the store, in sorted id order
+  std::optional<Rev> from;        // window [from, to)
+  std::optional<Rev> to;
+  std::optional<Rev> rev;  // what restoring this revision needs; not with from/to
+  std::size_t chunk = 0;   // at most this many revisions an archive; 0: no limit
+};
+
+using ArchiveSink = std::function<Status(const BlockArchive&)>;
+// Called after each block: blocks done, blocks in all, the block just done.
+using ArchiveProgress = std::function<void(std::size_t done, std::size_t total, const BlockId& id)>;
+
+// Writes each block's archives (SPEC §4 window rules) to `sink`, one archive
+// at a time: memory holds one archive (at most `chunk` revisions), never a
+// block's whole history. Named blocks are checked first (NotFound when one is
+// missing or, with `rev`, does not hold it) so that nothing is written then.
+// With `all` and `rev`, blocks that do not hold `rev` are skipped. A reader:
+// takes no lock, writes nothing.
+Status writeArchives(RawStorage& raw, const ArchiveRequest& request, const ArchiveSink& sink,
+                     const ArchiveProgress& progress = {});
+
+// ---- restore ----
+
+struct ArchiveInput {
+  std::string name;  // "stdin" or the file name, for messages
+  std::string_view text;
+};
+
+struct RestoreSummary {
+  std::vector<BlockId> restored;  // blocks with at least one archive applied, once each, in input order
+  std::vector<std::pair<BlockId, std::string>> rejected;  // conflicting archives, with the reason
+  // {"restored":[…],"rejected":[{"blockId","reason"}…]}
+  Json toJson() const;
+};
+
+// Validates every input completely first (InvalidInput, nothing written),
+// then applies the archives in input order, each under its block's lock
+// (the store lock held shared throughout). An archive that conflicts with
+// the store is skipped whole and listed in `rejected`. Idempotent.
+Result<RestoreSummary> restoreArchives(RawStorage& raw, const std::vector<ArchiveInput>& inputs,
+                                       double lockTimeout);
+
+// Applies one validated archive. The caller holds the block's lock. Returns
+// the reason when the archive conflicts with the store (nothing written).
+Result<std::optional<std::string>> applyArchive(RawStorage& raw, const BlockArchive& a);
+
+// ---- restore sources for get ----
+
+struct RestoreSource {
+  enum class Kind { File, Store, Command };
+  Kind kind = Kind::File;
+  std::string location;  // the file, the store directory, or the command
+  std::string spec;      // as given, for messages
+};
+
+// "cmd:COMMAND" is a command; an existing directory is another store; anything
+// else is an archive file (read when asked; a missing file is that source's failure).
+Result<std::vector<RestoreSource>> parseRestoreSources(const std::vector<std::string>& specs);
+
+using WarningSink = std::function<void(const std::string& message)>;
+
+// The archives `source` offers for (id, rev), validated, all of block `id`.
+// A file offers its archives of that block; a store answers as `archive id
+// --rev rev` (the whole block without rev); a command is run as
+// `/bin/sh -c COMMAND optdb-restore ID REV` and its stdout read.
+Result<std::vector<BlockArchive>> fetchFromSource(const RestoreSource& source, const BlockId& id,
+                                                  std::optional<Rev> rev);
+
+// Tries each source in order; the first whose archives bring the target
+// inside the block's ranges is saved into `target` exactly as restore saves
+// it (under the store lock shared and the block's lock). A source that fails
+// or lies is reported through `warn` and the next tried. NotFound when none
+// supplies the target.
+Status restoreFromSources(const std::vector<RestoreSource>& sources, RawStorage& target, const BlockId& id,
+                          std::optional<Rev> rev, double lockTimeout, const WarningSink& warn);
+
+// A RestoreCallback for the store at `storePath` (what get's --restore-from uses).
+RestoreCallback makeRestoreCallback(std::vector<RestoreSource> sources, const std::string& storePath,
+                                    StoreOptions options, WarningSink warn);
+
+}  // namespace optdb

@@ -1,0 +1,590 @@
+#include "optdb/archive.hpp"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "optdb/codec.hpp"
+#include "optdb/file_raw_storage.hpp"
+#include "optdb/transform.hpp"
+
+extern char** environ;
+
+namespace optdb {
+
+namespace {
+
+// ---- messages ----
+
+std::string member(std::string_view where, std::string_view key) {
+  return fmt::format("{}[{}]", where, toJson(Json(std::string(key))));
+}
+
+std::string typeName(const Json& j) {
+  if (j.is_number_integer()) return "an integer";
+  if (j.is_number_float()) return "a non-integer number";
+  switch (j.type()) {
+    case Json::value_t::null: return "null";
+    case Json::value_t::boolean: return "a boolean";
+    case Json::value_t::string: return "a string";
+    case Json::value_t::array: return "an array";
+    case Json::value_t::object: return "an object";
+    default: return "a value";
+  }
+}
+
+Status expected(std::string_view where, std::string_view what, const Json& got) {
+  return Status::invalid(fmt::format("{}: must be {}, got {}", where, what, typeName(got)));
+}
+
+Status onlyMembers(const Json& j, std::string_view where, std::initializer_list<std::string_view> allowed) {
+  for (const auto& [k, _] : j.items()) {
+    if (std::find(allowed.begin(), allowed.end(), k) == allowed.end())
+      return Status::invalid(fmt::format("{}: unknown member \"{}\"", where, k));
+  }
+  return Status::ok();
+}
+
+// Prefixes a codec message that does not already name its place.
+Status within(const Status& s, std::string_view where) {
+  if (s || s.message().rfind(where, 0) == 0) return s;
+  return Status(s.code(), fmt::format("{}: {}", where, s.message()));
+}
+
+std::string rangeText(const Range& r) {
+  return r.end ? fmt::format("[{},{}]", r.start, *r.end) : fmt::format("[{}]", r.start);
+}
+
+// ---- decoding pieces ----
+
+Result<Range> decodeOneRange(const Json& j, const std::string& where) {
+  // The ranges codec reads a list; an archive holds one range.
+  auto r = decodeRanges(Json::array({j}), where);
+  if (!r) {
+    std::string msg = r.status().message();
+    std::string prefix = where + "[0]";
+    if (msg.rfind(prefix, 0) == 0) msg = where + msg.substr(prefix.size());
+    return Status::invalid(msg);
+  }
+  return r->front();
+}
+
+Result<Rev> decodeRevKey(const std::string& key, const std::string& where) {
+  bool digits = !key.empty() && std::all_of(key.begin(), key.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits || (key.size() > 1 && key[0] == '0'))
+    return Status::invalid(fmt::format("{}: revision key must be a decimal integer, got \"{}\"", where, key));
+  OPTDB_ASSIGN(Rev rev, parseRev(key, where));
+  if (rev < 1) return Status::invalid(fmt::format("{}: a committed revision is at least 1", where));
+  return rev;
+}
+
+Result<ArchiveRevision> decodeArchiveRevision(const Json& j, const BlockId& blockId, Rev key,
+                                              const std::string& where) {
+  if (!j.is_object()) return expected(where, "an object {\"trx\",\"block\"}", j);
+  OPTDB_TRY(onlyMembers(j, where, {"trx", "action", "block"}));
+  // Newer upstream trees write `action` for `trx`.
+  const char* trxKey = j.contains("trx") ? "trx" : "action";
+  auto t = j.find(trxKey);
+  if (t == j.end()) return Status::invalid(fmt::format("{}: trx is missing", where));
+  std::string tw = member(where, trxKey);
+  if (!t->is_object()) return expected(tw, "an object {\"trxId\",\"rev\",\"transform\"}", *t);
+  OPTDB_TRY(onlyMembers(*t, tw, {"trxId", "actionId", "rev", "transform"}));
+  ArchiveRevision out;
+  OPTDB_ASSIGN(out.trx, decodeTrxRev(*t, tw));
+  if (out.trx.rev != key)
+    return Status::invalid(fmt::format("{}: rev {} differs from its revision key {}", tw, out.trx.rev, key));
+  auto tf = t->find("transform");
+  if (tf == t->end()) return Status::invalid(fmt::format("{}: transform is missing", tw));
+  std::string fw = member(tw, "transform");
+  auto transform = decodeTransform(*tf, blockId, fw);
+  if (!transform) return within(transform.status(), fw);
+  out.transform = std::move(transform).value();
+  if (auto b = j.find("block"); b != j.end() && !b->is_null()) {
+    OPTDB_TRY(validateBlock(*b, blockId, member(where, "block")));
+    out.block = *b;
+  }
+  return out;
+}
+
+}  // namespace
+
+// ---- the codec ----
+
+Result<BlockArchive> decodeArchive(const Json& j, std::string_view whereView) {
+  std::string where(whereView);
+  if (!j.is_object()) return expected(where, "an archive object {\"blockId\",\"revisions\",\"range\"}", j);
+  OPTDB_TRY(onlyMembers(j, where, {"blockId", "revisions", "range", "pending"}));
+  BlockArchive a;
+  auto id = j.find("blockId");
+  if (id == j.end()) return Status::invalid(fmt::format("{}: blockId is missing", where));
+  if (!id->is_string()) return expected(member(where, "blockId"), "a block id string", *id);
+  a.blockId = id->get<std::string>();
+  OPTDB_TRY(validateBlockId(a.blockId, member(where, "blockId")));
+  std::string aw = fmt::format("{} (block \"{}\")", where, a.blockId);
+
+  auto range = j.find("range");
+  if (range == j.end()) return Status::invalid(fmt::format("{}: range is missing", aw));
+  OPTDB_ASSIGN(a.range, decodeOneRange(*range, member(aw, "range")));
+
+  auto revs = j.find("revisions");
+  if (revs == j.end()) return Status::invalid(fmt::format("{}: revisions is missing", aw));
+  std::string rw = member(aw, "revisions");
+  if (!revs->is_object()) return expected(rw, "an object of revisions by number", *revs);
+  std::set<TrxId> trxIds;
+  for (const auto& [key, value] : revs->items()) {
+    std::string w = member(rw, key);
+    OPTDB_ASSIGN(Rev rev, decodeRevKey(key, w));
+    if (!rangesContain({a.range}, rev))
+      return Status::invalid(fmt::format("{}: revision {} lies outside the archive's range {}", w, rev,
+                                         rangeText(a.range)));
+    OPTDB_ASSIGN(auto r, decodeArchiveRevision(value, a.blockId, rev, w));
+    if (!trxIds.insert(r.trx.trxId).second)
+      return Status::invalid(fmt::format("{}: transaction {} appears at two revisions", w, r.trx.trxId));
+    a.revisions.push_back(std::move(r));
+  }
+  std::sort(a.revisions.begin(), a.revisions.end(),
+            [](const ArchiveRevision& x, const ArchiveRevision& y) { return x.trx.rev < y.trx.rev; });
+  for (size_t i = 1; i < a.revisions.size(); ++i)
+    if (a.revisions[i].trx.rev == a.revisions[i - 1].trx.rev)
+      return Status::invalid(fmt::format("{}: revision {} appears twice", rw, a.revisions[i].trx.rev));
+
+  if (auto p = j.find("pending"); p != j.end() && !p->is_null()) {
+    std::string pw = member(aw, "pending");
+    if (!p->is_object()) return expected(pw, "an object of pending transactions by id", *p);
+    if (a.range.end && !p->empty())
+      return Status::invalid(fmt::format("{}: only an archive with an open-ended range may carry pending transactions", pw));
+    for (const auto& [key, value] : p->items()) {
+      std::string w = member(pw, key);
+      OPTDB_TRY(validateTrxId(key, w));
+      if (!value.is_object()) return expected(w, "an object {\"trxId\",\"transforms\"}", value);
+      OPTDB_TRY(onlyMembers(value, w, {"trxId", "actionId", "transforms"}));
+      const char* idKey = value.contains("trxId") ? "trxId" : "actionId";
+      auto tid = value.find(idKey);
+      if (tid == value.end() || !tid->is_string())
+        return Status::invalid(fmt::format("{}: trxId must be a string", w));
+      if (tid->get<std::string>() != key)
+        return Status::invalid(fmt::format("{}: trxId \"{}\" differs from its key", w, tid->get<std::string>()));
+      auto tf = value.find("transforms");
+      if (tf == value.end()) return Status::invalid(fmt::format("{}: transforms is missing", w));
+      std::string tw = member(w, "transforms");
+      auto transforms = decodeTransforms(*tf, tw);
+      if (!transforms) return within(transforms.status(), tw);
+      Transform mine = transforms->forBlock(a.blockId);
+      if (mine.empty()) continue;  // nothing for this block
+      a.pending.push_back({key, std::move(mine)});
+    }
+    std::sort(a.pending.begin(), a.pending.end(),
+              [](const ArchivePending& x, const ArchivePending& y) { return x.trxId < y.trxId; });
+  }
+  return a;
+}
+
+Json encodeArchive(const BlockArchive& a) {
+  Json j = Json::object();
+  j["blockId"] = a.blockId;
+  Json revs = Json::object();
+  for (const auto& r : a.revisions) {
+    Json trx = encodeTrxRev(r.trx);
+    trx["transform"] = encodeTransform(r.transform);
+    Json entry = Json::object();
+    entry["trx"] = std::move(trx);
+    if (r.block) entry["block"] = *r.block;
+    revs[std::to_string(r.trx.rev)] = std::move(entry);
+  }
+  j["revisions"] = std::move(revs);
+  j["range"] = encodeRanges({a.range}).front();
+  if (!a.range.end && !a.pending.empty()) {
+    Json pending = Json::object();
+    for (const auto& p : a.pending) {
+      Transforms t;
+      t.add(a.blockId, p.transform);
+      Json entry = Json::object();
+      entry["trxId"] = p.trxId;
+      entry["transforms"] = encodeTransforms(t);
+      pending[p.trxId] = std::move(entry);
+    }
+    j["pending"] = std::move(pending);
+  }
+  return j;
+}
+
+void appendArchiveLine(std::string& out, const BlockArchive& a) {
+  appendJson(out, encodeArchive(a));
+  out.push_back('\n');
+}
+
+Result<std::vector<std::optional<Json>>> archiveMaterializations(const BlockArchive& a, std::string_view where) {
+  std::vector<std::optional<Json>> out(a.revisions.size());
+  bool known = false;  // whether `state` is the block's state, from the archive alone
+  std::optional<Json> state;
+  for (size_t i = 0; i < a.revisions.size(); ++i) {
+    const auto& r = a.revisions[i];
+    if (known || r.transform.insert || r.transform.del) {  // insert and delete need nothing older
+      auto next = applyTransform(known ? std::move(state) : std::optional<Json>(), r.transform);
+      if (!next)
+        return Status::invalid(fmt::format("{} (block \"{}\"): revision {}: the transform cannot apply: {}", where,
+                                           a.blockId, r.trx.rev, next.status().message()));
+      state = std::move(next).value();
+      known = true;
+    }
+    if (r.block) {
+      state = *r.block;
+      known = true;
+      out[i] = *r.block;
+    } else if (known && state && (i % kCheckpointInterval == 0 || i + 1 == a.revisions.size())) {
+      out[i] = state;
+    }
+  }
+  return out;
+}
+
+// ---- reading a stream ----
+
+ArchiveReader::ArchiveReader(std::string_view text, std::string name) : text_(text), name_(std::move(name)) {
+  if (text_.substr(0, 3) == "\xEF\xBB\xBF") pos_ = 3;  // a UTF-8 byte order mark
+}
+
+Status ArchiveReader::fail(std::size_t line, const std::string& message) const {
+  return Status::invalid(fmt::format("{}: line {}: {}", name_, line, message));
+}
+
+Result<std::optional<BlockArchive>> ArchiveReader::next() {
+  for (;;) {
+    if (array_) {
+      if (arrayIndex_ < array_->size()) {
+        std::size_t i = arrayIndex_++;
+        OPTDB_ASSIGN(auto a, decodeArchive((*array_)[i], fmt::format("{}: line {}: [{}]", name_, arrayLine_, i)));
+        return std::optional<BlockArchive>(std::move(a));
+      }
+      array_.reset();
+    }
+    while (pos_ < text_.size()) {
+      char c = text_[pos_];
+      if (c == '\n') ++line_;
+      else if (c != ' ' && c != '\t' && c != '\r') break;
+      ++pos_;
+    }
+    if (pos_ >= text_.size()) return std::optional<BlockArchive>();
+    const std::size_t start = pos_, startLine = line_;
+    char open = text_[pos_];
+    if (open != '{' && open != '[') return fail(startLine, "expected an archive (a JSON object) or an array of archives");
+    // Find where this value ends: balance brackets outside strings.
+    int depth = 0;
+    bool inString = false, escaped = false;
+    std::size_t end = std::string_view::npos;
+    for (std::size_t i = pos_; i < text_.size(); ++i) {
+      char c = text_[i];
+      if (c == '\n') ++line_;
+      if (inString) {
+        if (escaped) escaped = false;
+        else if (c == '\\') escaped = true;
+        else if (c == '"') inString = false;
+        continue;
+      }
+      if (c == '"') inString = true;
+      else if (c == '{' || c == '[') ++depth;
+      else if ((c == '}' || c == ']') && --depth == 0) {
+        end = i + 1;
+        break;
+      }
+    }
+    if (end == std::string_view::npos) return fail(startLine, "truncated JSON: the value that starts here does not end");
+    pos_ = end;
+    OPTDB_ASSIGN(auto j, parseJson(text_.substr(start, end - start), fmt::format("{}: line {}", name_, startLine)));
+    if (j.is_array()) {
+      array_ = std::move(j);
+      arrayIndex_ = 0;
+      arrayLine_ = startLine;
+      continue;
+    }
+    OPTDB_ASSIGN(auto a, decodeArchive(j, fmt::format("{}: line {}", name_, startLine)));
+    return std::optional<BlockArchive>(std::move(a));
+  }
+}
+
+Result<std::vector<BlockArchive>> readArchives(std::string_view text, const std::string& name) {
+  ArchiveReader reader(text, name);
+  std::vector<BlockArchive> out;
+  for (;;) {
+    OPTDB_ASSIGN(auto a, reader.next());
+    if (!a) break;
+    OPTDB_TRY(archiveMaterializations(*a, name));
+    out.push_back(std::move(*a));
+  }
+  return out;
+}
+
+// ---- archive ----
+
+namespace {
+
+// The committed revision at `rev`: its revs/ file names a TrxId whose committed transform exists.
+Result<std::optional<CommittedRevision>> committedAt(RawStorage& raw, const BlockId& id, Rev rev) {
+  OPTDB_ASSIGN(auto trxId, raw.getRevision(id, rev));
+  if (!trxId) return std::optional<CommittedRevision>();
+  OPTDB_ASSIGN(auto t, raw.getCommitted(id, *trxId));
+  if (!t) return std::optional<CommittedRevision>();
+  return std::optional<CommittedRevision>(CommittedRevision{{*trxId, rev}, std::move(*t)});
+}
+
+// The greatest committed revision in [floor, n].
+Result<std::optional<Rev>> greatestCommitted(RawStorage& raw, const BlockId& id, const std::vector<Rev>& revs,
+                                             Rev floor, Rev n) {
+  for (auto it = std::upper_bound(revs.begin(), revs.end(), n); it != revs.begin();) {
+    --it;
+    if (*it < floor) break;
+    OPTDB_ASSIGN(auto c, committedAt(raw, id, *it));
+    if (c) return std::optional<Rev>(*it);
+  }
+  return std::optional<Rev>();
+}
+
+std::optional<Range> pieceOf(const Ranges& held, Rev rev) {
+  for (const auto& r : held)
+    if (rangesContain({r}, rev)) return r;
+  return std::nullopt;
+}
+
+class BlockArchiver {
+ public:
+  BlockArchiver(RawStorage& raw, const BlockId& id, std::size_t chunk, const ArchiveSink& sink)
+      : raw_(raw), id_(id), chunk_(chunk), sink_(sink) {}
+
+  Status run(const ArchiveRequest& req) {
+    OPTDB_ASSIGN(auto meta, raw_.getMeta(id_));
+    if (!meta) return Status::notFound(fmt::format("block {} is not in the store", id_));
+    Ranges held = normalizeRanges(meta->ranges);
+    OPTDB_ASSIGN(revs_, raw_.listRevisions(id_));
+    Rev lo = 0;
+    std::optional<Rev> hi;
+    if (req.rev) {
+      auto piece = pieceOf(held, *req.rev);
+      if (!piece) return Status::notFound(fmt::format("block {}: revision {} is not held by this store", id_, *req.rev));
+      OPTDB_ASSIGN(auto g, greatestCommitted(raw_, id_, revs_, piece->start, *req.rev));
+      lo = g.value_or(*req.rev);
+      if (*req.rev < kMaxRev) hi = *req.rev + 1;
+    } else {
+      if (req.from) {
+        lo = *req.from;
+        // Start at the greatest committed revision ≤ from, to carry the state at `from`.
+        if (auto piece = pieceOf(held, lo)) {
+          OPTDB_ASSIGN(auto g, greatestCommitted(raw_, id_, revs_, piece->start, lo));
+          if (g) lo = *g;
+        }
+      }
+      hi = req.to;
+    }
+    for (const auto& piece : held) {
+      Rev s = std::max(piece.start, lo);
+      std::optional<Rev> e = piece.end;
+      if (hi) e = e ? std::min(*e, *hi) : *hi;
+      if (e && *e <= s) continue;
+      OPTDB_TRY(archivePiece(s, e));
+    }
+    return Status::ok();
+  }
+
+ private:
+  // One held piece [s, e) of the window: one archive, or consecutive chunks.
+  Status archivePiece(Rev s, std::optional<Rev> e) {
+    BlockArchive cur{id_, {}, Range{s, std::nullopt}, {}};
+    std::optional<Json> state;
+    bool haveState = false;
+    for (auto it = std::lower_bound(revs_.begin(), revs_.end(), s); it != revs_.end() && (!e || *it < *e); ++it) {
+      OPTDB_ASSIGN(auto c, committedAt(raw_, id_, *it));
+      if (!c) continue;
+      if (!haveState) {
+        BlockStorage bs(id_, raw_);  // no restore source: a reader of this store only
+        OPTDB_ASSIGN(state, bs.getBlock(*it));
+        haveState = true;
+      } else {
+        auto next = applyTransform(std::move(state), c->transform);
+        if (!next)
+          return Status::integrity(fmt::format("block {}: revision {}: replay failed: {}", id_, *it, next.status().message()));
+        state = std::move(next).value();
+      }
+      if (chunk_ && cur.revisions.size() == chunk_) {
+        cur.range.end = *it;  // a chunk runs to the next chunk's first revision
+        OPTDB_TRY(sink_(cur));
+        cur = BlockArchive{id_, {}, Range{*it, std::nullopt}, {}};
+      }
+      cur.revisions.push_back({c->trxRev, std::move(c->transform), cur.revisions.empty() ? state : std::nullopt});
+    }
+    cur.range.end = e;
+    if (!e) {
+      OPTDB_ASSIGN(auto pendings, raw_.listPendings(id_));
+      for (const auto& p : pendings) {
+        OPTDB_ASSIGN(auto t, raw_.getPending(id_, p));
+        if (!t || t->empty()) continue;  // committed or cancelled meanwhile
+        OPTDB_ASSIGN(auto committed, raw_.getCommitted(id_, p));
+        if (committed) continue;  // a leftover of a commit: it is committed
+        cur.pending.push_back({p, std::move(*t)});
+      }
+    }
+    return sink_(cur);
+  }
+
+  RawStorage& raw_;
+  const BlockId& id_;
+  std::size_t chunk_;
+  const ArchiveSink& sink_;
+  std::vector<Rev> revs_;
+};
+
+}  // namespace
+
+Status writeArchives(RawStorage& raw, const ArchiveRequest& req, const ArchiveSink& sink,
+                     const ArchiveProgress& progress) {
+  if (req.all && !req.blockIds.empty()) return Status::invalid("give block ids or --all, not both");
+  if (!req.all && req.blockIds.empty()) return Status::invalid("no block ids given (or use --all)");
+  if (req.rev && (req.from || req.to)) return Status::invalid("--rev cannot be combined with --from or --to");
+  if (req.from && req.to && *req.to <= *req.from)
+    return Status::invalid(fmt::format("--to {} must be above --from {}", *req.to, *req.from));
+  for (auto r : {req.from, req.to, req.rev})
+    if (r && *r > kMaxRev) return Status::invalid(fmt::format("revision {} is above {}", *r, kMaxRev));
+  std::vector<BlockId> ids;
+  if (req.all) {
+    OPTDB_ASSIGN(ids, raw.listBlocks());
+  } else {
+    std::set<BlockId> seen;
+    for (const auto& id : req.blockIds) {
+      OPTDB_TRY(validateBlockId(id, fmt::format("block id \"{}\"", id)));
+      if (seen.insert(id).second) ids.push_back(id);
+    }
+    // Check every named block first, so that nothing is written when one is missing.
+    for (const auto& id : ids) {
+      OPTDB_ASSIGN(auto meta, raw.getMeta(id));
+      if (!meta) return Status::notFound(fmt::format("block {} is not in the store", id));
+      if (req.rev && !rangesContain(meta->ranges, *req.rev))
+        return Status::notFound(fmt::format("block {}: revision {} is not held by this store", id, *req.rev));
+    }
+  }
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const auto& id = ids[i];
+    if (req.all) {
+      OPTDB_ASSIGN(auto meta, raw.getMeta(id));
+      bool skip = !meta || (req.rev && !rangesContain(meta->ranges, *req.rev));
+      if (skip) {
+        if (progress) progress(i + 1, ids.size(), id);
+        continue;
+      }
+    }
+    BlockArchiver archiver(raw, id, req.chunk, sink);
+    OPTDB_TRY(archiver.run(req));
+    if (progress) progress(i + 1, ids.size(), id);
+  }
+  return Status::ok();
+}
+
+// ---- restore ----
+
+Json RestoreSummary::toJson() const {
+  Json j = Json::object();
+  j["restored"] = restored;
+  Json rej = Json::array();
+  for (const auto& [id, reason] : rejected) {
+    Json e = Json::object();
+    e["blockId"] = id;
+    e["reason"] = reason;
+    rej.push_back(std::move(e));
+  }
+  j["rejected"] = std::move(rej);
+  return j;
+}
+
+Result<std::optional<std::string>> applyArchive(RawStorage& raw, const BlockArchive& a) {
+  using Conflict = std::optional<std::string>;
+  const BlockId& id = a.blockId;
+  OPTDB_ASSIGN(auto meta, raw.getMeta(id));
+  // Find any conflict before writing anything.
+  struct Step {
+    bool haveRevision = false;
+    bool haveTransform = false;
+  };
+  std::vector<Step> steps;
+  steps.reserve(a.revisions.size());
+  for (const auto& r : a.revisions) {
+    OPTDB_ASSIGN(auto local, raw.getRevision(id, r.trx.rev));
+    if (local && *local != r.trx.trxId)
+      return Conflict(fmt::format("revision {} is held here by transaction {}; the archive has {}", r.trx.rev, *local,
+                                  r.trx.trxId));
+    OPTDB_ASSIGN(auto localT, raw.getCommitted(id, r.trx.trxId));
+    if (localT && !local)
+      return Conflict(fmt::format("transaction {} is committed here at a revision other than {}", r.trx.trxId, r.trx.rev));
+    if (localT && toJson(encodeTransform(*localT)) != toJson(encodeTransform(r.transform)))
+      return Conflict(fmt::format("revision {}: transaction {} is held here with a different transform", r.trx.rev,
+                                  r.trx.trxId));
+    steps.push_back({local.has_value(), localT.has_value()});
+  }
+  OPTDB_ASSIGN(auto mats, archiveMaterializations(a, "archive"));
+  OPTDB_ASSIGN(auto pendingList, raw.listPendings(id));
+  std::set<TrxId> localPendings(pendingList.begin(), pendingList.end());
+  std::set<TrxId> committedHere;
+  // Per revision, the order of a commit: transform, materialization, revision;
+  // then the pending it replaces goes.
+  for (size_t i = 0; i < a.revisions.size(); ++i) {
+    const auto& r = a.revisions[i];
+    committedHere.insert(r.trx.trxId);
+    if (!steps[i].haveTransform) OPTDB_TRY(raw.saveCommitted(id, r.trx.trxId, r.transform));
+    if (mats[i]) {
+      OPTDB_ASSIGN(auto existing, raw.getMaterialized(id, r.trx.trxId));
+      if (!existing) OPTDB_TRY(raw.saveMaterialized(id, r.trx.trxId, *mats[i]));
+    }
+    if (!steps[i].haveRevision) OPTDB_TRY(raw.saveRevision(id, r.trx.rev, r.trx.trxId));
+    if (localPendings.count(r.trx.trxId)) {
+      OPTDB_TRY(raw.deletePending(id, r.trx.trxId));  // it is committed now
+      localPendings.erase(r.trx.trxId);
+    }
+  }
+  if (!a.range.end) {
+    for (const auto& p : a.pending) {
+      if (committedHere.count(p.trxId) || localPendings.count(p.trxId)) continue;
+      OPTDB_ASSIGN(auto committed, raw.getCommitted(id, p.trxId));
+      if (committed) continue;
+      OPTDB_TRY(raw.savePending(id, p.trxId, p.transform));
+    }
+  }
+  BlockMeta m;
+  if (meta) m = *meta;
+  else m.ranges.clear();  // a restored block holds only what its archives claim
+  m.ranges.push_back(a.range);
+  m.ranges = normalizeRanges(std::move(m.ranges));
+  if (!a.revisions.empty()) {
+    const TrxRev& top = a.revisions.back().trx;
+    if (!m.latest || top.rev > m.latest->rev) m.latest = top;
+  }
+  if (!meta || toJson(encodeMeta(m)) != toJson(encodeMeta(*meta))) OPTDB_TRY(raw.saveMeta(id, m));
+  return Conflict();
+}
+
+Result<RestoreSummary> restoreArchives(RawStorage& raw, const std::vector<ArchiveInput>& inputs, double lockTimeout) {
+  // Everything is validated before anything is written.
+  for (const auto& in : inputs) OPTDB_TRY(readArchivesCount(in));
+  RestoreSummary summary;
+  std::set<BlockId> restored;
+  OPTDB_ASSIGN(auto storeLock, raw.lockStore(LockMode::Shared, lockTimeout));
+  for (const auto& in : inputs) {
+    ArchiveReader reader(in.text, in.name);
+    for (;;) {
+      OPTDB_ASSIGN(auto a, reader.next());
+      if (!a) break;
+      OPTDB_ASSIGN(auto blockLock, raw.lockBlock(a->blockId, lockTimeout));
+      OPTDB_ASSIGN(auto conflict, applyArchive(raw, *a));
+      if (conflict) summary.rejected.emplace_back(a->blockId, *conflict);
+      else if (restored.insert(a->blockId).second) summary.restored.push_back(a->blockId);
+    }
+  }
+  return summary;
+}
+
+}  // namespace optdb
