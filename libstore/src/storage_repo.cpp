@@ -340,7 +340,7 @@ Result<CommitResult> StorageRepo::commitLocked(const TrxId& trxId, const std::ve
   if (!stale.empty()) {
     CommitResult r;
     OPTDB_ASSIGN(r.missing, collectMissing(stale, rev));
-    if (!r.missing.empty()) return r;
+    return r;
   }
   for (auto& p : plans) {
     if (p.retry) continue;
