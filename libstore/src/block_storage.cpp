@@ -38,20 +38,20 @@ Result<std::optional<Json>> BlockStorage::getBlock(std::optional<Rev> rev, std::
     return Status::notFound(fmt::format("block {}: revision {} is not held by this store", id_, *rev));
   if (!meta->latest) return std::optional<Json>();
   Rev target = rev ? std::min(*rev, meta->latest->rev) : meta->latest->rev;
-  return materialize(target, meta->latest->rev, meta->latest, meta->ranges);
+  return materialize(target, *meta);
 }
 
-Result<std::optional<Json>> BlockStorage::materialize(Rev target, Rev ceiling, const std::optional<TrxRev>& tip,
-                                                      const Ranges& ranges) {
+Result<std::optional<Json>> BlockStorage::materialize(Rev target, const BlockMeta& meta) {
   lastReplay_ = 0;
+  const auto& tip = meta.latest;
   if (tip && tip->rev == target) {  // the common case: the tip is materialized
     OPTDB_ASSIGN(auto block, raw_.getMaterialized(id_, tip->trxId));
     if (block) return block;
   }
-  // The revision index: one directory listing, whatever the gaps between revisions.
-  OPTDB_ASSIGN(auto revs, raw_.listRevisions(id_));
-  auto end = std::upper_bound(revs.begin(), revs.end(), std::min(target, ceiling));
-  if (end == revs.begin()) return std::optional<Json>();
+  // The revision index: a binary search, whatever the gaps between revisions.
+  OPTDB_ASSIGN(auto revs, raw_.revisions(id_, meta));
+  OPTDB_ASSIGN(const std::size_t end, revs->upperBound(target));
+  if (end == 0) return std::optional<Json>();
   std::vector<Transform> chain;
   std::optional<Json> base;
   auto replay = [&]() -> Result<std::optional<Json>> {
@@ -64,17 +64,19 @@ Result<std::optional<Json>> BlockStorage::materialize(Rev target, Rev ceiling, c
     return std::move(base);
   };
   // First try the checkpoint the retention rule keeps below the target.
-  const auto idx = static_cast<std::size_t>(end - revs.begin()) - 1;
-  const auto floorIdx = static_cast<std::size_t>(
-      std::lower_bound(revs.begin(), revs.end(), rangeFloor(ranges, revs[idx])) - revs.begin());
+  const std::size_t idx = end - 1;
+  OPTDB_ASSIGN(const Rev top, revs->at(idx));
+  OPTDB_ASSIGN(const std::size_t floorIdx, revs->lowerBound(rangeFloor(meta.ranges, top)));
   const std::size_t checkpoint = idx - (idx - floorIdx) % kCheckpointInterval;
-  OPTDB_ASSIGN(auto cpTrx, raw_.getRevision(id_, revs[checkpoint]));
+  OPTDB_ASSIGN(const Rev checkpointRev, revs->at(checkpoint));
+  OPTDB_ASSIGN(auto cpTrx, raw_.getRevision(id_, checkpointRev));
   if (cpTrx) {
     OPTDB_ASSIGN(auto mat, raw_.getMaterialized(id_, *cpTrx));
     if (mat) {
       base = std::move(mat);
       for (std::size_t i = idx; i > checkpoint; --i) {
-        OPTDB_ASSIGN(auto trxId, raw_.getRevision(id_, revs[i]));
+        OPTDB_ASSIGN(const Rev r, revs->at(i));
+        OPTDB_ASSIGN(auto trxId, raw_.getRevision(id_, r));
         if (!trxId) continue;
         OPTDB_ASSIGN(auto t, raw_.getCommitted(id_, *trxId));
         if (t) chain.push_back(std::move(*t));  // no transform: an interrupted commit, not a revision
@@ -83,9 +85,10 @@ Result<std::optional<Json>> BlockStorage::materialize(Rev target, Rev ceiling, c
     }
   }
   // Otherwise walk down to the nearest materialization, or to a transform that needs nothing older.
-  for (auto it = end; it != revs.begin();) {
-    --it;
-    OPTDB_ASSIGN(auto trxId, raw_.getRevision(id_, *it));
+  for (std::size_t i = end; i > 0;) {
+    --i;
+    OPTDB_ASSIGN(const Rev r, revs->at(i));
+    OPTDB_ASSIGN(auto trxId, raw_.getRevision(id_, r));
     if (!trxId) continue;
     OPTDB_ASSIGN(auto mat, raw_.getMaterialized(id_, *trxId));
     if (mat) {
@@ -104,39 +107,47 @@ Result<std::optional<Json>> BlockStorage::materialize(Rev target, Rev ceiling, c
 Result<std::vector<CommittedRevision>> BlockStorage::committedRevisions(Rev from, Rev to) {
   std::vector<CommittedRevision> out;
   if (from > to) return out;
-  OPTDB_ASSIGN(auto revs, raw_.listRevisions(id_));
-  for (auto it = std::lower_bound(revs.begin(), revs.end(), from); it != revs.end() && *it <= to; ++it) {
-    OPTDB_ASSIGN(auto trxId, raw_.getRevision(id_, *it));
+  OPTDB_ASSIGN(auto meta, raw_.getMeta(id_));
+  if (!meta) return out;
+  OPTDB_ASSIGN(auto revs, raw_.revisions(id_, *meta));
+  OPTDB_ASSIGN(std::size_t i, revs->lowerBound(from));
+  for (; i < revs->size(); ++i) {
+    OPTDB_ASSIGN(const Rev r, revs->at(i));
+    if (r > to) break;
+    OPTDB_ASSIGN(auto trxId, raw_.getRevision(id_, r));
     if (!trxId) continue;
     OPTDB_ASSIGN(auto t, raw_.getCommitted(id_, *trxId));
     if (!t) continue;
-    out.push_back({{*trxId, *it}, std::move(*t)});
+    out.push_back({{*trxId, r}, std::move(*t)});
   }
   return out;
 }
 
 Status BlockStorage::writeCommit(const TrxId& trxId, Rev rev, const std::optional<Json>& block, BlockMeta meta) {
+  BlockMeta after = meta;
+  after.latest = TrxRev{trxId, rev};
+  if (!rangesContain(after.ranges, rev)) {
+    after.ranges.push_back({rev, std::nullopt});
+    after.ranges = normalizeRanges(std::move(after.ranges));
+  }
   if (block) OPTDB_TRY(raw_.saveMaterialized(id_, trxId, *block));
   OPTDB_TRY(raw_.saveRevision(id_, rev, trxId));
+  OPTDB_TRY(raw_.indexRevision(id_, meta, after, rev));
   OPTDB_TRY(raw_.promotePending(id_, trxId));
-  std::optional<TrxRev> old = meta.latest;
-  meta.latest = TrxRev{trxId, rev};
-  if (!rangesContain(meta.ranges, rev)) {
-    meta.ranges.push_back({rev, std::nullopt});
-    meta.ranges = normalizeRanges(std::move(meta.ranges));
-  }
-  OPTDB_TRY(raw_.saveMeta(id_, meta));
-  if (old && old->rev < rev) OPTDB_TRY(pruneMaterialization(*old, meta));
+  OPTDB_TRY(raw_.saveMeta(id_, after));
+  if (meta.latest && meta.latest->rev < rev) OPTDB_TRY(pruneMaterialization(*meta.latest, after));
   return Status::ok();
 }
 
 Status BlockStorage::pruneMaterialization(const TrxRev& old, const BlockMeta& meta) {
-  OPTDB_ASSIGN(auto revs, raw_.listRevisions(id_));
-  auto it = std::lower_bound(revs.begin(), revs.end(), old.rev);
-  if (it == revs.end() || *it != old.rev) return Status::ok();
+  OPTDB_ASSIGN(auto revs, raw_.revisions(id_, meta));
+  OPTDB_ASSIGN(const std::size_t at, revs->lowerBound(old.rev));
+  if (at == revs->size()) return Status::ok();
+  OPTDB_ASSIGN(const Rev found, revs->at(at));
+  if (found != old.rev) return Status::ok();
   // Count revisions from the floor of old's range.
-  auto first = std::lower_bound(revs.begin(), revs.end(), rangeFloor(meta.ranges, old.rev));
-  auto ordinal = static_cast<std::size_t>(it - first);
+  OPTDB_ASSIGN(const std::size_t first, revs->lowerBound(rangeFloor(meta.ranges, old.rev)));
+  const std::size_t ordinal = at - first;
   if (ordinal % kCheckpointInterval == 0) return Status::ok();  // a retained checkpoint
   return raw_.deleteMaterialized(id_, old.trxId);
 }
@@ -152,7 +163,7 @@ Status BlockStorage::completeCommit(const TrxId& trxId, Rev rev) {
   bool isTip = !meta->latest || meta->latest->rev <= rev;
   OPTDB_ASSIGN(auto existing, raw_.getMaterialized(id_, trxId));
   if (isTip && !existing) {
-    OPTDB_ASSIGN(auto before, materialize(rev - 1, rev - 1, std::nullopt, meta->ranges));
+    OPTDB_ASSIGN(auto before, materialize(rev - 1, *meta));
     auto after = applyTransform(std::move(before), t);
     if (!after) return Status::integrity(fmt::format("block {}: transaction {} cannot apply: {}", id_, trxId, after.status().message()));
     if (*after) OPTDB_TRY(raw_.saveMaterialized(id_, trxId, **after));

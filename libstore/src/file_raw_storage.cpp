@@ -21,11 +21,80 @@ std::string blocksDir(const BlockId& id) { return id + "/blocks"; }
 const std::string kIntentsDir = ".optdb/intents";
 const std::string kLocksDir = ".optdb/locks";
 
+// The revision index: a header (the hash of meta.json's ranges it was built
+// for) and one zero-padded decimal record per revision, each 17 bytes.
+constexpr std::size_t kRecordSize = 17;
+
+std::string indexPath(const BlockId& id) { return revsDir(id) + "/" + FileRawStorage::kRevisionIndexFile; }
+
+std::string rangesStamp(const Ranges& ranges) {
+  std::uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (unsigned char c : toJson(encodeRanges(ranges))) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return fmt::format("{:016x}\n", h);
+}
+
+std::string indexRecord(Rev rev) { return fmt::format("{:016d}\n", rev); }
+
+class VectorRevisionList : public RevisionList {
+ public:
+  explicit VectorRevisionList(std::vector<Rev> revs) : revs_(std::move(revs)) {}
+  std::size_t size() const override { return revs_.size(); }
+  Result<Rev> at(std::size_t i) override { return revs_.at(i); }
+
+ private:
+  std::vector<Rev> revs_;
+};
+
+class IndexRevisionList : public RevisionList {
+ public:
+  IndexRevisionList(std::unique_ptr<RandomAccessFile> file, std::string path)
+      : file_(std::move(file)), path_(std::move(path)), size_(file_->size() / kRecordSize - 1) {}
+  std::size_t size() const override { return size_; }
+  Result<Rev> at(std::size_t i) override {
+    OPTDB_ASSIGN(auto rec, file_->read((i + 1) * kRecordSize, kRecordSize));
+    if (rec.size() != kRecordSize || rec.back() != '\n')
+      return Status::integrity(fmt::format("{}: truncated record {}", path_, i));
+    auto rev = parseRev(std::string_view(rec).substr(0, kRecordSize - 1), path_);
+    if (!rev) return Status::integrity(fmt::format("{}: bad record {}", path_, i));
+    return *rev;
+  }
+
+ private:
+  std::unique_ptr<RandomAccessFile> file_;
+  std::string path_;
+  std::size_t size_;
+};
+
 Status asIntegrity(const Status& s, const std::string& path) {
   return Status::integrity(fmt::format("{}: {}", path, s.message()));
 }
 
 }  // namespace
+
+Result<std::size_t> RevisionList::upperBound(Rev rev) {
+  std::size_t lo = 0, hi = size();
+  while (lo < hi) {
+    std::size_t mid = lo + (hi - lo) / 2;
+    OPTDB_ASSIGN(Rev v, at(mid));
+    if (v <= rev) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+Result<std::size_t> RevisionList::lowerBound(Rev rev) {
+  std::size_t lo = 0, hi = size();
+  while (lo < hi) {
+    std::size_t mid = lo + (hi - lo) / 2;
+    OPTDB_ASSIGN(Rev v, at(mid));
+    if (v < rev) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
 
 FileRawStorage::FileRawStorage(std::shared_ptr<Env> env, bool sync) : env_(std::move(env)), sync_(sync) {}
 
@@ -162,14 +231,72 @@ Result<std::vector<Rev>> FileRawStorage::listRevisions(const BlockId& id) {
   return revs;
 }
 
-Result<std::optional<Transform>> FileRawStorage::getPending(const BlockId& id, const TrxId& trxId) {
-  OPTDB_ASSIGN(auto path, findTrxFile(pendDir(id), trxId));
-  if (!path) return std::optional<Transform>();
-  OPTDB_ASSIGN(auto j, readJson(*path));
-  if (!j) return std::optional<Transform>();  // committed or cancelled meanwhile
+Result<std::unique_ptr<RevisionList>> FileRawStorage::openIndex(const BlockId& id, const BlockMeta& meta) {
+  std::unique_ptr<RevisionList> none;
+  auto file = env_->newRandomAccessFile(indexPath(id));
+  if (!file) return none;  // missing (or unreadable): the directory listing is the truth
+  const auto size = (*file)->size();
+  if (size < kRecordSize || size % kRecordSize != 0) return none;  // torn by a crash
+  OPTDB_ASSIGN(auto header, (*file)->read(0, kRecordSize));
+  if (header != rangesStamp(meta.ranges)) return none;  // built for other ranges
+  auto list = std::make_unique<IndexRevisionList>(std::move(file).value(), indexPath(id));
+  if (meta.latest) {  // another writer may have added revisions the index lacks
+    auto at = list->lowerBound(meta.latest->rev);
+    if (!at || *at == list->size()) return none;
+    auto rev = list->at(*at);
+    if (!rev || *rev != meta.latest->rev) return none;
+  }
+  return std::unique_ptr<RevisionList>(std::move(list));
+}
+
+Result<std::unique_ptr<RevisionList>> FileRawStorage::revisions(const BlockId& id, const BlockMeta& meta) {
+  OPTDB_ASSIGN(auto index, openIndex(id, meta));
+  if (index) return index;
+  OPTDB_ASSIGN(auto revs, listRevisions(id));
+  return std::unique_ptr<RevisionList>(new VectorRevisionList(std::move(revs)));
+}
+
+Status FileRawStorage::indexRevision(const BlockId& id, const BlockMeta& before, const BlockMeta& after, Rev rev) {
+  OPTDB_ASSIGN(auto index, openIndex(id, before));
+  if (index && rangesStamp(before.ranges) == rangesStamp(after.ranges)) {
+    bool above = index->size() == 0;
+    if (!above) {
+      OPTDB_ASSIGN(Rev last, index->at(index->size() - 1));
+      above = last < rev;
+    }
+    if (above) {
+      OPTDB_ASSIGN(auto file, env_->newAppendableFile(indexPath(id)));
+      Status s = file->append(indexRecord(rev));
+      if (s && sync_) s = file->sync();
+      Status c = file->close();
+      return s ? c : s;
+    }
+  }
+  // Stale, torn or missing: rebuild it from the directory, which already holds rev.
+  OPTDB_ASSIGN(auto revs, listRevisions(id));
+  std::string data = rangesStamp(after.ranges);
+  data.reserve(kRecordSize * (revs.size() + 1));
+  for (Rev r : revs) data += indexRecord(r);
+  return writeAtomic(revsDir(id), kRevisionIndexFile, data);
+}
+
+Result<std::optional<Transform>> FileRawStorage::readTransform(const BlockId& id, const std::string& dir,
+                                                               const TrxId& trxId) {
+  // Read straight away (no stat first): the encoded name, then a raw ':' name.
+  std::string path = join(dir, encodeTrxFileName(trxId));
+  OPTDB_ASSIGN(auto j, readJson(path));
+  if (!j && trxId.find(':') != std::string::npos) {
+    path = join(dir, trxId + ".json");
+    OPTDB_ASSIGN(j, readJson(path));
+  }
+  if (!j) return std::optional<Transform>();
   auto t = decodeTransform(*j, id, "transform");
-  if (!t) return asIntegrity(t.status(), *path);
+  if (!t) return asIntegrity(t.status(), path);
   return std::optional<Transform>(std::move(t).value());
+}
+
+Result<std::optional<Transform>> FileRawStorage::getPending(const BlockId& id, const TrxId& trxId) {
+  return readTransform(id, pendDir(id), trxId);
 }
 
 Status FileRawStorage::savePending(const BlockId& id, const TrxId& trxId, const Transform& t) {
@@ -213,16 +340,9 @@ Result<std::optional<std::string>> FileRawStorage::findTrxFile(const std::string
 }
 
 Result<std::optional<Transform>> FileRawStorage::getCommitted(const BlockId& id, const TrxId& trxId) {
-  OPTDB_ASSIGN(auto path, findTrxFile(trxDir(id), trxId));
-  if (!path) {
-    OPTDB_ASSIGN(path, findTrxFile(actionsDir(id), trxId));
-  }
-  if (!path) return std::optional<Transform>();
-  OPTDB_ASSIGN(auto j, readJson(*path));
-  if (!j) return std::optional<Transform>();
-  auto t = decodeTransform(*j, id, "transform");
-  if (!t) return asIntegrity(t.status(), *path);
-  return std::optional<Transform>(std::move(t).value());
+  OPTDB_ASSIGN(auto t, readTransform(id, trxDir(id), trxId));
+  if (!t) return readTransform(id, actionsDir(id), trxId);  // newer upstream layout
+  return t;
 }
 
 Status FileRawStorage::saveCommitted(const BlockId& id, const TrxId& trxId, const Transform& t) {
@@ -325,6 +445,43 @@ Result<std::unique_ptr<FileLock>> FileRawStorage::lockStore(LockMode mode, doubl
 Result<std::unique_ptr<FileLock>> FileRawStorage::lockBlock(const BlockId& id, double timeoutSeconds) {
   OPTDB_TRY(ensureDir(kLocksDir));
   return env_->lockFile(join(kLocksDir, id), LockMode::Exclusive, timeoutSeconds);
+}
+
+// ---- the layout, for inspect and repair ----
+
+std::string FileRawStorage::encodeRevFileName(Rev rev) { return fmt::format("{}.json", rev); }
+
+std::optional<Rev> FileRawStorage::decodeRevFileName(const std::string& fileName) {
+  if (fileName.size() <= 5 || fileName.compare(fileName.size() - 5, 5, ".json") != 0) return std::nullopt;
+  std::string_view stem = std::string_view(fileName).substr(0, fileName.size() - 5);
+  if (stem.size() > 1 && stem[0] == '0') return std::nullopt;
+  auto r = parseRev(stem, "");
+  if (!r) return std::nullopt;
+  return *r;
+}
+
+Result<CommitIntent> FileRawStorage::decodeIntent(std::string_view text, const std::string& path) {
+  auto j = parseJson(text, path);
+  if (!j) return Status::integrity(j.status().message());
+  auto malformed = [&](std::string_view why) {
+    return Status::integrity(fmt::format("{}: malformed commit intent: {}", path, why));
+  };
+  if (!j->is_object()) return malformed("not an object");
+  auto t = j->find("trxId");
+  if (t == j->end() || !t->is_string() || !validateTrxId(t->get<std::string>(), ""))
+    return malformed("trxId is not a transaction id");
+  CommitIntent in;
+  in.trxId = t->get<std::string>();
+  auto rev = decodeRev(j->value("rev", Json()), "rev");
+  if (!rev) return malformed(rev.status().message());
+  in.rev = *rev;
+  auto b = j->find("blockIds");
+  if (b == j->end() || !b->is_array()) return malformed("blockIds is not an array");
+  for (const auto& id : *b) {
+    if (!id.is_string() || !validateBlockId(id.get<std::string>(), "")) return malformed("blockIds holds an invalid block id");
+    in.blockIds.push_back(id.get<std::string>());
+  }
+  return in;
 }
 
 }  // namespace optdb

@@ -99,6 +99,14 @@ Result<std::unique_ptr<WritableFile>> MemEnv::newWritableFile(const std::string&
   return std::unique_ptr<WritableFile>(new File(this, slot, path));
 }
 
+Result<std::unique_ptr<WritableFile>> MemEnv::newAppendableFile(const std::string& path) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto n = find(path);
+  if (!n || n->type != FileType::File) return Status::notFound(path + ": no such file");
+  OPTDB_TRY(mutate("open for append", path));
+  return std::unique_ptr<WritableFile>(new File(this, n, path));
+}
+
 Status MemEnv::rename(const std::string& from, const std::string& to) {
   std::lock_guard<std::mutex> l(mu_);
   auto [fd, fname] = splitPath(from);

@@ -81,6 +81,33 @@ class PosixWritableFile : public WritableFile {
   std::string path_;
 };
 
+class PosixRandomAccessFile : public RandomAccessFile {
+ public:
+  PosixRandomAccessFile(Fd fd, std::uint64_t size, std::string path)
+      : fd_(std::move(fd)), size_(size), path_(std::move(path)) {}
+  std::uint64_t size() const override { return size_; }
+  Result<std::string> read(std::uint64_t offset, std::size_t n) override {
+    std::string out(n, '\0');
+    std::size_t got = 0;
+    while (got < n) {
+      ssize_t r = ::pread(fd_.get(), out.data() + got, n - got, static_cast<off_t>(offset + got));
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        return errnoStatus("read", path_, errno);
+      }
+      if (r == 0) break;
+      got += static_cast<std::size_t>(r);
+    }
+    out.resize(got);
+    return out;
+  }
+
+ private:
+  Fd fd_;
+  std::uint64_t size_;
+  std::string path_;
+};
+
 class PosixFileLock : public FileLock {
  public:
   explicit PosixFileLock(Fd fd) : fd_(std::move(fd)) {}
@@ -100,8 +127,6 @@ class PosixEnv : public Env {
     Fd fd(openBeneath(path, O_RDONLY));
     if (fd.get() < 0) return errnoStatus("open", path, errno);
     std::string out;
-    struct stat st;
-    if (::fstat(fd.get(), &st) == 0 && st.st_size > 0) out.reserve(static_cast<size_t>(st.st_size));
     char buf[16384];
     for (;;) {
       ssize_t n = ::read(fd.get(), buf, sizeof buf);
@@ -114,6 +139,21 @@ class PosixEnv : public Env {
       out.append(buf, static_cast<size_t>(n));
     }
     return out;
+  }
+
+  Result<std::unique_ptr<RandomAccessFile>> newRandomAccessFile(const std::string& path) override {
+    Fd fd(openBeneath(path, O_RDONLY));
+    if (fd.get() < 0) return errnoStatus("open", path, errno);
+    struct stat st;
+    if (::fstat(fd.get(), &st) != 0) return errnoStatus("stat", path, errno);
+    return std::unique_ptr<RandomAccessFile>(
+        new PosixRandomAccessFile(std::move(fd), static_cast<std::uint64_t>(st.st_size), path));
+  }
+
+  Result<std::unique_ptr<WritableFile>> newAppendableFile(const std::string& path) override {
+    int fd = openBeneath(path, O_WRONLY | O_APPEND);
+    if (fd < 0) return errnoStatus("open", path, errno);
+    return std::unique_ptr<WritableFile>(new PosixWritableFile(fd, path));
   }
 
   Result<std::unique_ptr<WritableFile>> newWritableFile(const std::string& path) override {

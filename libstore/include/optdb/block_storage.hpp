@@ -56,9 +56,8 @@ class BlockStorage {
   std::size_t lastReplayCount() const { return lastReplay_; }
 
  private:
-  // The state after the greatest committed revision ≤ target, considering revisions ≤ ceiling.
-  Result<std::optional<Json>> materialize(Rev target, Rev ceiling, const std::optional<TrxRev>& tip,
-                                          const Ranges& ranges);
+  // The state after the greatest committed revision ≤ target.
+  Result<std::optional<Json>> materialize(Rev target, const BlockMeta& meta);
   Status pruneMaterialization(const TrxRev& old, const BlockMeta& meta);
 
   BlockId id_;

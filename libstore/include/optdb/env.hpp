@@ -29,6 +29,15 @@ class WritableFile {
   virtual Status close() = 0;
 };
 
+// Reads at offsets, for indexes that are searched rather than loaded.
+class RandomAccessFile {
+ public:
+  virtual ~RandomAccessFile() = default;
+  virtual std::uint64_t size() const = 0;
+  // Up to n bytes at offset (fewer at the end of the file).
+  virtual Result<std::string> read(std::uint64_t offset, std::size_t n) = 0;
+};
+
 // Held until destroyed; the kernel releases it when the process dies.
 class FileLock {
  public:
@@ -43,8 +52,12 @@ class Env {
 
   // NotFound when the file does not exist.
   virtual Result<std::string> readFile(const std::string& path) = 0;
+  // NotFound when the file does not exist. The default reads the whole file once.
+  virtual Result<std::unique_ptr<RandomAccessFile>> newRandomAccessFile(const std::string& path);
   // Creates or truncates.
   virtual Result<std::unique_ptr<WritableFile>> newWritableFile(const std::string& path) = 0;
+  // Opens an existing file for appending (NotFound when missing).
+  virtual Result<std::unique_ptr<WritableFile>> newAppendableFile(const std::string& path) = 0;
   virtual Status rename(const std::string& from, const std::string& to) = 0;
   virtual Status removeFile(const std::string& path) = 0;
   // Ok when the directory exists already. "" is the root, created with its parents.

@@ -19,6 +19,8 @@ class FileRawStorage : public RawStorage {
   Result<std::optional<TrxId>> getRevision(const BlockId& id, Rev rev) override;
   Status saveRevision(const BlockId& id, Rev rev, const TrxId& trxId) override;
   Result<std::vector<Rev>> listRevisions(const BlockId& id) override;
+  Result<std::unique_ptr<RevisionList>> revisions(const BlockId& id, const BlockMeta& meta) override;
+  Status indexRevision(const BlockId& id, const BlockMeta& before, const BlockMeta& after, Rev rev) override;
   Result<std::optional<Transform>> getPending(const BlockId& id, const TrxId& trxId) override;
   Status savePending(const BlockId& id, const TrxId& trxId, const Transform& t) override;
   Status deletePending(const BlockId& id, const TrxId& trxId) override;
@@ -44,7 +46,24 @@ class FileRawStorage : public RawStorage {
   static std::optional<TrxId> decodeTrxFileName(const std::string& fileName);
   static constexpr const char* kMetaFile = "meta.json";
   static constexpr const char* kOwnDir = ".optdb";
+  // optdb's revision index, revs/optdb-index: not a .json name, so never data
+  // to other readers. A header and one record per revision, 17 bytes each.
+  static constexpr const char* kRevisionIndexFile = "optdb-index";
   static bool isTempName(const std::string& name);
+  // A block's subdirectories and the store's intents directory, for inspect
+  // and repair (integrity.cpp), which walk the tree file by file.
+  static constexpr const char* kRevsSubdir = "revs";
+  static constexpr const char* kPendSubdir = "pend";
+  static constexpr const char* kTrxSubdir = "trx";
+  static constexpr const char* kActionsSubdir = "actions";
+  static constexpr const char* kBlocksSubdir = "blocks";
+  static constexpr const char* kIntentsPath = ".optdb/intents";
+  // "<rev>.json"; decoding gives nullopt unless `fileName` is exactly that
+  // (decimal, no sign, no leading zero, at most kMaxRev).
+  static std::string encodeRevFileName(Rev rev);
+  static std::optional<Rev> decodeRevFileName(const std::string& fileName);
+  // One commit intent file's contents; Integrity naming `path` when malformed.
+  static Result<CommitIntent> decodeIntent(std::string_view text, const std::string& path);
 
  private:
   // Temp file, fsync, rename, directory fsync; creates missing directories.
@@ -55,6 +74,9 @@ class FileRawStorage : public RawStorage {
   // The path of a transaction file, trying the encoded then the raw name.
   Result<std::optional<std::string>> findTrxFile(const std::string& dir, const TrxId& trxId);
   Status syncDirIfNeeded(const std::string& dir);
+  Result<std::optional<Transform>> readTransform(const BlockId& id, const std::string& dir, const TrxId& trxId);
+  // The index when it is current for `meta`, else nullptr.
+  Result<std::unique_ptr<RevisionList>> openIndex(const BlockId& id, const BlockMeta& meta);
 
   std::shared_ptr<Env> env_;
   bool sync_;

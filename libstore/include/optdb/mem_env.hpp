@@ -21,6 +21,7 @@ class MemEnv : public Env {
 
   Result<std::string> readFile(const std::string& path) override;
   Result<std::unique_ptr<WritableFile>> newWritableFile(const std::string& path) override;
+  Result<std::unique_ptr<WritableFile>> newAppendableFile(const std::string& path) override;
   Status rename(const std::string& from, const std::string& to) override;
   Status removeFile(const std::string& path) override;
   Status createDir(const std::string& path) override;

@@ -20,6 +20,18 @@ struct CommitIntent {
   std::vector<BlockId> blockIds;
 };
 
+// A block's revision numbers in ascending order, searched without being
+// loaded whole (memory does not grow with the history).
+class RevisionList {
+ public:
+  virtual ~RevisionList() = default;
+  virtual std::size_t size() const = 0;
+  virtual Result<Rev> at(std::size_t i) = 0;
+  // Index of the first revision above (upperBound) or at least (lowerBound) rev.
+  Result<std::size_t> upperBound(Rev rev);
+  Result<std::size_t> lowerBound(Rev rev);
+};
+
 class RawStorage {
  public:
   virtual ~RawStorage() = default;
@@ -30,8 +42,14 @@ class RawStorage {
 
   virtual Result<std::optional<TrxId>> getRevision(const BlockId& id, Rev rev) = 0;
   virtual Status saveRevision(const BlockId& id, Rev rev, const TrxId& trxId) = 0;
-  // Every revision number with a revs/ file, ascending: the revision index.
+  // Every revision number with a revs/ file, ascending, from the directory itself.
   virtual Result<std::vector<Rev>> listRevisions(const BlockId& id) = 0;
+  // The same, from the revision index when it is current for `meta`; otherwise
+  // from listRevisions. Never probes revision numbers one at a time.
+  virtual Result<std::unique_ptr<RevisionList>> revisions(const BlockId& id, const BlockMeta& meta) = 0;
+  // Records `rev`, whose revs/ file is written, as the block's new highest
+  // revision; `before` and `after` are meta.json before and after the commit.
+  virtual Status indexRevision(const BlockId& id, const BlockMeta& before, const BlockMeta& after, Rev rev) = 0;
 
   virtual Result<std::optional<Transform>> getPending(const BlockId& id, const TrxId& trxId) = 0;
   virtual Status savePending(const BlockId& id, const TrxId& trxId, const Transform& t) = 0;
