@@ -289,7 +289,7 @@ int main(int argc, char** argv) {
     for (int i = 0; i < n; ++i) {
       std::string id = fmt::format("w2-{:06d}", i);
       Transforms t;
-      t.inserts.emplace_back(id, blockJson(id, 200));  // the same shape as W1, so W3 and W4 read alike
+      t.inserts.emplace_back(id, blockJson(id, 8));
       pendCommit(repo, fmt::format("w2t-{}", i), t, static_cast<Rev>(n + 2 + i));
     }
     double w2 = seconds(Clock::now() - s2) / n;
