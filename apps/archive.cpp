@@ -1,12 +1,158 @@
-// optdb archive (not built yet).
+// optdb archive: write block histories as NDJSON BlockArchives.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include <fmt/format.h>
+
 #include "command.hpp"
+#include "optdb/archive.hpp"
 
 namespace optdb::cli {
 
+namespace {
+
+// Where the archives go: stdout, or a temporary file renamed over FILE at the end.
+class Output {
+ public:
+  Output(std::string file, bool sync) : file_(std::move(file)), sync_(sync) {}
+  ~Output() {
+    if (fd_ >= 0) ::close(fd_);
+    if (!tmp_.empty()) ::unlink(tmp_.c_str());  // not committed: leave FILE as it was
+  }
+
+  Status open() {
+    if (file_.empty()) return Status::ok();
+    auto slash = file_.rfind('/');
+    dir_ = slash == std::string::npos ? "." : (slash == 0 ? "/" : file_.substr(0, slash));
+    std::string base = slash == std::string::npos ? file_ : file_.substr(slash + 1);
+    if (base.empty()) return Status::invalid(fmt::format("-o {}: not a file name", file_));
+    tmp_ = fmt::format("{}/.{}.tmp.{}", dir_, base, ::getpid());
+    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd_ < 0) {
+      int err = errno;
+      tmp_.clear();
+      return Status::io(fmt::format("-o {}: {}", file_, std::strerror(err)));
+    }
+    return Status::ok();
+  }
+
+  Status write(std::string_view data) {
+    if (file_.empty()) {
+      if (std::fwrite(data.data(), 1, data.size(), stdout) != data.size())
+        return Status::io(fmt::format("writing to stdout: {}", std::strerror(errno)));
+      return Status::ok();
+    }
+    while (!data.empty()) {
+      ssize_t n = ::write(fd_, data.data(), data.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return Status::io(fmt::format("writing {}: {}", tmp_, std::strerror(errno)));
+      }
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+    return Status::ok();
+  }
+
+  // stdout flushed, or the file synced and renamed into place.
+  Status commit() {
+    if (file_.empty()) {
+      if (std::fflush(stdout) != 0) return Status::io(fmt::format("writing to stdout: {}", std::strerror(errno)));
+      return Status::ok();
+    }
+    if (sync_ && ::fsync(fd_) != 0) return Status::io(fmt::format("fsync {}: {}", tmp_, std::strerror(errno)));
+    int fd = fd_;
+    fd_ = -1;
+    if (::close(fd) != 0) return Status::io(fmt::format("closing {}: {}", tmp_, std::strerror(errno)));
+    if (::rename(tmp_.c_str(), file_.c_str()) != 0)
+      return Status::io(fmt::format("-o {}: {}", file_, std::strerror(errno)));
+    tmp_.clear();
+    if (sync_) {
+      int d = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (d >= 0) {
+        ::fsync(d);
+        ::close(d);
+      }
+    }
+    return Status::ok();
+  }
+
+ private:
+  std::string file_, dir_, tmp_;
+  bool sync_;
+  int fd_ = -1;
+};
+
+}  // namespace
+
 void addArchive(CLI::App& app, Globals& g) {
-  auto* sub = app.add_subcommand("archive", "(not available yet)");
-  sub->allow_extras();
-  setAction(sub, g, [] { return Status::io("optdb archive is not available yet"); });
+  struct Args {
+    std::vector<std::string> blocks;
+    bool all = false;
+    std::string from, to, rev, chunk, output;
+  };
+  auto args = std::make_shared<Args>();
+  auto* sub = app.add_subcommand("archive", "Write block histories as NDJSON archives (for backup or restore)");
+  sub->add_option("blocks", args->blocks, "Blocks to archive (put ids starting with '-' after --)")->type_name("BLOCK");
+  sub->add_flag("--all", args->all, "Archive every block of the store, in sorted id order");
+  sub->add_option("--from", args->from, "Start the window at revision N (from the state at N)")->type_name("N");
+  sub->add_option("--to", args->to, "End the window before revision N")->type_name("N");
+  sub->add_option("--rev", args->rev, "Only what restoring revision N needs")->type_name("N");
+  sub->add_option("--chunk", args->chunk, "At most N revisions per archive (N >= 1)")->type_name("N");
+  sub->add_option("-o", args->output, "Write to FILE (replaced atomically) instead of stdout")->type_name("FILE");
+  sub->footer(
+      "Examples:\n"
+      "  optdb --store ./db archive --all -o backup.ndjson\n"
+      "  optdb --store A archive --all | optdb --store B restore");
+  setAction(sub, g, [&g, args]() -> Status {
+    ArchiveRequest req;
+    if (args->all && !args->blocks.empty()) return Status::invalid("give block ids or --all, not both");
+    if (!args->all && args->blocks.empty()) return Status::invalid("no block given: name blocks or use --all");
+    req.all = args->all;
+    for (const auto& b : args->blocks) OPTDB_TRY(validateBlockId(b, "block id \"" + b + "\""));
+    req.blockIds = args->blocks;
+    if (!args->from.empty()) {
+      OPTDB_ASSIGN(req.from, revOption(args->from, "--from"));
+    }
+    if (!args->to.empty()) {
+      OPTDB_ASSIGN(req.to, revOption(args->to, "--to"));
+    }
+    if (!args->rev.empty()) {
+      OPTDB_ASSIGN(req.rev, revOption(args->rev, "--rev"));
+    }
+    if (req.rev && (req.from || req.to)) return Status::invalid("--rev cannot be combined with --from or --to");
+    if (req.from && req.to && *req.to <= *req.from) return Status::invalid("--to must be above --from");
+    if (!args->chunk.empty()) {
+      auto n = parseRev(args->chunk, "--chunk");
+      if (!n || *n < 1) return Status::invalid(fmt::format("--chunk: expected a number of revisions >= 1, got '{}'", args->chunk));
+      req.chunk = static_cast<std::size_t>(*n);
+    }
+    OPTDB_ASSIGN(auto repo, openRepo(g));
+    Output out(args->output == "-" ? std::string() : args->output, repo->options().sync);
+    OPTDB_TRY(out.open());
+    std::string line;
+    auto sink = [&](const BlockArchive& a) -> Status {
+      line.clear();
+      appendArchiveLine(line, a);
+      return out.write(line);
+    };
+    ArchiveProgress progress;
+    bool shown = false;
+    if (::isatty(STDERR_FILENO)) {
+      progress = [&shown](std::size_t done, std::size_t total, const BlockId&) {
+        std::fprintf(stderr, "\roptdb: archive: %zu/%zu blocks", done, total);
+        std::fflush(stderr);
+        shown = true;
+      };
+    }
+    Status s = writeArchives(repo->raw(), req, sink, progress);
+    if (shown) std::fputc('\n', stderr);
+    OPTDB_TRY(s);
+    return out.commit();
+  });
 }
 
 }  // namespace optdb::cli

@@ -49,7 +49,8 @@ Result<std::unique_ptr<StorageRepo>> openRepo(const Globals& g, RestoreCallback 
 }
 
 Result<std::string> readInput(const std::string& file) {
-  if (file.empty() || file == "-") {
+  if (file.empty()) return Status::invalid("empty file name (use - for stdin)");
+  if (file == "-") {
     std::string s((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
     if (std::cin.bad()) return Status::io("reading stdin failed");
     return s;

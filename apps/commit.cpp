@@ -12,7 +12,7 @@ void addCommit(CLI::App& app, Globals& g) {
   auto* sub = app.add_subcommand("commit", "Commit a pending transaction on its blocks at a revision");
   sub->add_option("--trx", args->trx, "The transaction id")->required()->type_name("ID");
   sub->add_option("--rev", args->rev, "The revision to commit at (>= 1)")->required()->type_name("N");
-  sub->add_option("blocks", args->blocks, "Every block of the transaction")->required()->type_name("BLOCK");
+  sub->add_option("BLOCK", args->blocks, "Every block of the transaction")->required()->type_name("BLOCK");
   sub->footer("Example:\n  optdb --store ./db commit --trx t1 --rev 1 b1 b2");
   setAction(sub, g, [&g, args]() -> Status {
     OPTDB_TRY(validateTrxId(args->trx, "--trx"));

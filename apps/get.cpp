@@ -1,5 +1,8 @@
 // optdb get: read blocks at their latest or a given revision.
+#include <cstdio>
+
 #include "command.hpp"
+#include "optdb/archive.hpp"
 
 #include <fmt/format.h>
 
@@ -9,12 +12,15 @@ void addGet(CLI::App& app, Globals& g) {
   struct Args {
     std::vector<std::string> blocks, committed, restoreFrom;
     std::string rev, trx;
+    // Given at all (an empty value is an error, not "absent").
+    CLI::Option* revOpt = nullptr;
+    CLI::Option* trxOpt = nullptr;
   };
   auto args = std::make_shared<Args>();
   auto* sub = app.add_subcommand("get", "Read blocks, at their latest or a given revision");
-  sub->add_option("blocks", args->blocks, "Block ids (put ids starting with '-' after --)")->required()->type_name("BLOCK");
-  sub->add_option("--rev", args->rev, "Read at this revision")->type_name("N");
-  sub->add_option("--trx", args->trx, "Apply this pending transaction on top")->type_name("ID");
+  sub->add_option("BLOCK", args->blocks, "Block ids (put ids starting with '-' after --)")->required()->type_name("BLOCK");
+  args->revOpt = sub->add_option("--rev", args->rev, "Read at this revision")->type_name("N");
+  args->trxOpt = sub->add_option("--trx", args->trx, "Apply this pending transaction on top")->type_name("ID");
   sub->add_option("--committed", args->committed, "A transaction committed elsewhere at REV (repeatable)")
       ->type_name("ID:REV")
       ->allow_extra_args(false);
@@ -25,10 +31,10 @@ void addGet(CLI::App& app, Globals& g) {
   sub->footer("Example:\n  optdb --store ./db get b1 b2 --rev 7 | jq '.b1.block'");
   setAction(sub, g, [&g, args]() -> Status {
     GetContext ctx;
-    if (!args->rev.empty()) {
+    if (args->revOpt->count() > 0) {
       OPTDB_ASSIGN(ctx.rev, revOption(args->rev, "--rev"));
     }
-    if (!args->trx.empty()) {
+    if (args->trxOpt->count() > 0) {
       OPTDB_TRY(validateTrxId(args->trx, "--trx"));
       ctx.trxId = args->trx;
     }
@@ -42,8 +48,20 @@ void addGet(CLI::App& app, Globals& g) {
     }
     for (const auto& b : args->blocks) OPTDB_TRY(validateBlockId(b, "block id \"" + b + "\""));
     RestoreCallback restore;
-    if (!args->restoreFrom.empty()) return Status::invalid("--restore-from: not available yet");
+    // The callback saves into the repo it is given to, bound once the repo is open.
+    auto target = std::make_shared<StorageRepo*>(nullptr);
+    if (!args->restoreFrom.empty()) {
+      OPTDB_ASSIGN(auto sources, parseRestoreSources(args->restoreFrom));
+      restore = makeRestoreCallback(
+          std::move(sources), [target]() -> RawStorage& { return (*target)->raw(); }, g.lockTimeout,
+          [](std::string message) {
+            for (char& c : message)
+              if (c == '\n' || c == '\r') c = ' ';
+            std::fprintf(stderr, "optdb: warning: %s\n", message.c_str());
+          });
+    }
     OPTDB_ASSIGN(auto repo, openRepo(g, restore));
+    *target = repo.get();
     OPTDB_ASSIGN(auto result, repo->get(args->blocks, ctx));
     printJson(g, result.toJson());
     for (const auto& [id, state] : result.blocks) {

@@ -40,9 +40,16 @@ std::string describeParseError(const CLI::App& app, const CLI::ParseError& e) {
     if (left.size() > 1) what += " (and " + std::to_string(left.size() - 1) + " more)";
     return prefix + what + "; " + hint;
   }
+  // Errors of the global options (--lock-timeout's value is checked once parsing is done).
+  if (msg.rfind("--lock-timeout", 0) == 0 || msg.rfind("--store", 0) == 0) return msg + "; see 'optdb --help'";
   // "--rev: At Most 1 required but received 2"
   if (auto p = msg.find(": At Most 1 required but received"); p != std::string::npos)
     return prefix + msg.substr(0, p) + ": given more than once; " + hint;
+  // "--trx: 1 required ID missing"
+  if (auto p = msg.find(": 1 required "); p != std::string::npos && msg.size() > 8 &&
+      msg.compare(msg.size() - 8, 8, " missing") == 0)
+    return prefix + msg.substr(0, p) + ": needs a value (" +
+           msg.substr(p + 13, msg.size() - 8 - (p + 13)) + "); " + hint;
   return prefix + msg + "; " + hint;
 }
 
@@ -62,10 +69,11 @@ int main(int argc, char** argv) {
   app.add_flag("--pretty", g.pretty, "Indent JSON output by two spaces");
   app.add_flag("--no-sync", g.noSync, "Skip fsync (bulk loads); also OPTDB_SYNC=0");
   std::string lockTimeout;
-  app.add_option("--lock-timeout", lockTimeout, "Seconds to wait for a lock (default 30; 0: try once)")
-      ->type_name("SEC");
+  auto* lockTimeoutOpt =
+      app.add_option("--lock-timeout", lockTimeout, "Seconds to wait for a lock (default 30; 0: try once)")
+          ->type_name("SEC");
   app.parse_complete_callback([&] {
-    if (lockTimeout.empty()) return;
+    if (lockTimeoutOpt->count() == 0) return;  // an empty value is an error, not "absent"
     auto t = secondsOption(lockTimeout, "--lock-timeout");
     if (!t) throw CLI::ValidationError(t.status().message());
     g.lockTimeout = *t;

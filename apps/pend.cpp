@@ -7,17 +7,18 @@ namespace optdb::cli {
 void addPend(CLI::App& app, Globals& g) {
   struct Args {
     std::string trx, rev, policy = "c", timeout = "30", file = "-";
+    CLI::Option* revOpt = nullptr;  // given at all (an empty value is an error, not "absent")
   };
   auto args = std::make_shared<Args>();
   auto* sub = app.add_subcommand("pend", "Stage a transaction (Transforms JSON from FILE or stdin) as pending");
   sub->add_option("--trx", args->trx, "The transaction id")->required()->type_name("ID");
-  sub->add_option("--rev", args->rev, "The revision the transaction was built on; newer ones are reported missing")
+  args->revOpt = sub->add_option("--rev", args->rev, "The revision the transaction was built on; newer ones are reported missing")
       ->type_name("N");
   sub->add_option("--policy", args->policy,
                   "Other pending transactions: c continue, f fail, r fail returning them, w wait")
       ->type_name("c|f|r|w");
   sub->add_option("--timeout", args->timeout, "Seconds policy w waits (default 30)")->type_name("SEC");
-  sub->add_option("file", args->file, "Transforms JSON file, or - for stdin (the default)")->type_name("FILE|-");
+  sub->add_option("FILE", args->file, "Transforms JSON file, or - for stdin (the default)")->type_name("FILE|-");
   sub->footer(
       "Example:\n"
       "  echo '{\"inserts\":{\"b1\":{\"header\":{\"id\":\"b1\",\"type\":\"note\",\"collectionId\":\"c1\"},\"text\":\"hi\"}}}' \\\n"
@@ -26,7 +27,7 @@ void addPend(CLI::App& app, Globals& g) {
     PendRequest req;
     OPTDB_TRY(validateTrxId(args->trx, "--trx"));
     req.trxId = args->trx;
-    if (!args->rev.empty()) {
+    if (args->revOpt->count() > 0) {
       OPTDB_ASSIGN(req.rev, revOption(args->rev, "--rev"));
     }
     if (args->policy == "c") req.policy = Policy::Continue;

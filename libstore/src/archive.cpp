@@ -263,7 +263,8 @@ Result<std::optional<BlockArchive>> ArchiveReader::next() {
     if (array_) {
       if (arrayIndex_ < array_->size()) {
         std::size_t i = arrayIndex_++;
-        OPTDB_ASSIGN(auto a, decodeArchive((*array_)[i], fmt::format("{}: line {}: [{}]", name_, arrayLine_, i)));
+        where_ = fmt::format("{}: line {}: [{}]", name_, arrayLine_, i);
+        OPTDB_ASSIGN(auto a, decodeArchive((*array_)[i], where_));
         return std::optional<BlockArchive>(std::move(a));
       }
       array_.reset();
@@ -307,7 +308,8 @@ Result<std::optional<BlockArchive>> ArchiveReader::next() {
       arrayLine_ = startLine;
       continue;
     }
-    OPTDB_ASSIGN(auto a, decodeArchive(j, fmt::format("{}: line {}", name_, startLine)));
+    where_ = fmt::format("{}: line {}", name_, startLine);
+    OPTDB_ASSIGN(auto a, decodeArchive(j, where_));
     return std::optional<BlockArchive>(std::move(a));
   }
 }
@@ -318,7 +320,7 @@ Result<std::vector<BlockArchive>> readArchives(std::string_view text, const std:
   for (;;) {
     OPTDB_ASSIGN(auto a, reader.next());
     if (!a) break;
-    OPTDB_TRY(archiveMaterializations(*a, name));
+    OPTDB_TRY(archiveMaterializations(*a, reader.where()));
     out.push_back(std::move(*a));
   }
   return out;
@@ -569,7 +571,14 @@ Result<std::optional<std::string>> applyArchive(RawStorage& raw, const BlockArch
 
 Result<RestoreSummary> restoreArchives(RawStorage& raw, const std::vector<ArchiveInput>& inputs, double lockTimeout) {
   // Everything is validated before anything is written.
-  for (const auto& in : inputs) OPTDB_TRY(readArchivesCount(in));
+  for (const auto& in : inputs) {
+    ArchiveReader reader(in.text, in.name);
+    for (;;) {
+      OPTDB_ASSIGN(auto a, reader.next());
+      if (!a) break;
+      OPTDB_TRY(archiveMaterializations(*a, reader.where()));
+    }
+  }
   RestoreSummary summary;
   std::set<BlockId> restored;
   OPTDB_ASSIGN(auto storeLock, raw.lockStore(LockMode::Shared, lockTimeout));
@@ -585,6 +594,184 @@ Result<RestoreSummary> restoreArchives(RawStorage& raw, const std::vector<Archiv
     }
   }
   return summary;
+}
+
+// ---- restore sources ----
+
+Result<std::vector<RestoreSource>> parseRestoreSources(const std::vector<std::string>& specs) {
+  std::vector<RestoreSource> out;
+  for (const auto& spec : specs) {
+    RestoreSource src;
+    src.spec = spec;
+    if (spec.rfind("cmd:", 0) == 0) {
+      src.kind = RestoreSource::Kind::Command;
+      src.location = spec.substr(4);
+      if (src.location.find_first_not_of(" \t") == std::string::npos)
+        return Status::invalid(fmt::format("--restore-from '{}': no command after cmd:", spec));
+    } else {
+      if (spec.empty()) return Status::invalid("--restore-from: an empty source");
+      struct stat st;
+      src.kind = ::stat(spec.c_str(), &st) == 0 && S_ISDIR(st.st_mode) ? RestoreSource::Kind::Store
+                                                                          : RestoreSource::Kind::File;
+      src.location = spec;
+    }
+    out.push_back(std::move(src));
+  }
+  return out;
+}
+
+namespace {
+
+Result<std::string> readWholeFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::io(fmt::format("{}: {}", path, std::strerror(errno)));
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      return Status::io(fmt::format("{}: {}", path, std::strerror(err)));
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+// Runs `/bin/sh -c COMMAND optdb-restore ID REV` with stdin from /dev/null and
+// stdout captured; its stderr passes through.
+Result<std::string> runCommand(const std::string& command, const BlockId& id, std::optional<Rev> rev) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return Status::io(fmt::format("pipe: {}", std::strerror(errno)));
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
+  std::string sh = "/bin/sh", dashC = "-c", cmd = command, name = "optdb-restore", blockArg = id;
+  std::string revArg = rev ? std::to_string(*rev) : std::string();
+  char* argv[] = {sh.data(), dashC.data(), cmd.data(), name.data(), blockArg.data(), revArg.data(), nullptr};
+  pid_t pid = 0;
+  int rc = ::posix_spawn(&pid, "/bin/sh", &actions, nullptr, argv, environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(fds[1]);
+  if (rc != 0) {
+    ::close(fds[0]);
+    return Status::io(fmt::format("cannot run /bin/sh: {}", std::strerror(rc)));
+  }
+  std::string out;
+  char buf[65536];
+  int readErr = 0;
+  for (;;) {
+    ssize_t n = ::read(fds[0], buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      readErr = errno;
+      break;
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fds[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return Status::io(fmt::format("waiting for the command: {}", std::strerror(errno)));
+  }
+  if (readErr) return Status::io(fmt::format("reading the command's output: {}", std::strerror(readErr)));
+  if (WIFSIGNALED(status)) return Status::io(fmt::format("the command was killed by signal {}", WTERMSIG(status)));
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return Status::io(fmt::format("the command exited with status {}", WEXITSTATUS(status)));
+  return out;
+}
+
+}  // namespace
+
+Result<std::vector<BlockArchive>> fetchFromSource(const RestoreSource& source, const BlockId& id,
+                                                  std::optional<Rev> rev) {
+  std::vector<BlockArchive> out;
+  switch (source.kind) {
+    case RestoreSource::Kind::File: {
+      OPTDB_ASSIGN(auto text, readWholeFile(source.location));
+      OPTDB_ASSIGN(auto all, readArchives(text, source.location));
+      for (auto& a : all)
+        if (a.blockId == id) out.push_back(std::move(a));
+      break;
+    }
+    case RestoreSource::Kind::Store: {
+      // Another store, read only: what `archive ID --rev REV` answers there.
+      FileRawStorage other(std::shared_ptr<Env>(newPosixEnv(source.location)), false);
+      ArchiveRequest req;
+      req.blockIds = {id};
+      req.rev = rev;
+      OPTDB_TRY(writeArchives(other, req, [&](const BlockArchive& a) -> Status {
+        OPTDB_TRY(archiveMaterializations(a, source.location));
+        out.push_back(a);
+        return Status::ok();
+      }));
+      break;
+    }
+    case RestoreSource::Kind::Command: {
+      OPTDB_ASSIGN(auto text, runCommand(source.location, id, rev));
+      OPTDB_ASSIGN(out, readArchives(text, "its output"));
+      for (const auto& a : out)
+        if (a.blockId != id)
+          return Status::invalid(fmt::format("it printed an archive of block {}, not {}", a.blockId, id));
+      break;
+    }
+  }
+  return out;
+}
+
+Status restoreFromSources(const std::vector<RestoreSource>& sources, RawStorage& target, const BlockId& id,
+                          std::optional<Rev> rev, double lockTimeout, const WarningSink& warn) {
+  std::string what = rev ? fmt::format("block {} revision {}", id, *rev) : fmt::format("block {}", id);
+  auto warning = [&](const RestoreSource& src, const std::string& message) {
+    if (warn) warn(fmt::format("--restore-from {}: {}: {}", src.spec, what, message));
+  };
+  auto held = [&](const std::optional<BlockMeta>& meta) {
+    return meta && (!rev || rangesContain(meta->ranges, *rev));
+  };
+  for (const auto& src : sources) {
+    auto fetched = fetchFromSource(src, id, rev);
+    if (!fetched) {
+      warning(src, fetched.status().message());
+      continue;
+    }
+    if (fetched->empty()) {
+      warning(src, "it has no archive of this block");
+      continue;
+    }
+    OPTDB_ASSIGN(auto meta, target.getMeta(id));
+    Ranges merged = meta ? meta->ranges : Ranges{};
+    for (const auto& a : *fetched) merged.push_back(a.range);
+    if (rev && !rangesContain(normalizeRanges(merged), *rev)) {
+      warning(src, "its archives do not cover that revision");
+      continue;
+    }
+    {
+      OPTDB_ASSIGN(auto storeLock, target.lockStore(LockMode::Shared, lockTimeout));
+      OPTDB_ASSIGN(auto blockLock, target.lockBlock(id, lockTimeout));
+      for (const auto& a : *fetched) {
+        OPTDB_ASSIGN(auto conflict, applyArchive(target, a));
+        if (conflict) warning(src, fmt::format("an archive conflicts with this store and was skipped: {}", *conflict));
+      }
+    }
+    OPTDB_ASSIGN(meta, target.getMeta(id));
+    if (held(meta)) return Status::ok();
+    warning(src, "what it supplied does not cover the target");
+  }
+  return Status::notFound(fmt::format("no restore source supplied {}", what));
+}
+
+RestoreCallback makeRestoreCallback(std::vector<RestoreSource> sources, std::function<RawStorage&()> target,
+                                    double lockTimeout, WarningSink warn) {
+  return [sources = std::move(sources), target = std::move(target), lockTimeout, warn = std::move(warn)](
+             const BlockId& id, std::optional<Rev> rev) -> Status {
+    return restoreFromSources(sources, target(), id, rev, lockTimeout, warn);
+  };
 }
 
 }  // namespace optdb

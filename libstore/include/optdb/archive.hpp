@@ -14,7 +14,6 @@
 #include "optdb/json.hpp"
 #include "optdb/model.hpp"
 #include "optdb/raw_storage.hpp"
-#include "optdb/storage_repo.hpp"
 
 namespace optdb {
 
@@ -65,6 +64,8 @@ class ArchiveReader {
   ArchiveReader(std::string_view text, std::string name);
   // The next archive; nullopt at the end of the input.
   Result<std::optional<BlockArchive>> next();
+  // Where the archive last returned was read: "backup.ndjson: line 3".
+  const std::string& where() const { return where_; }
 
  private:
   Status fail(std::size_t line, const std::string& message) const;
@@ -77,6 +78,7 @@ class ArchiveReader {
   std::optional<Json> array_;
   std::size_t arrayIndex_ = 0;
   std::size_t arrayLine_ = 0;
+  std::string where_;
 };
 
 // Every archive of a text, validated (including archiveMaterializations).
@@ -161,8 +163,11 @@ Result<std::vector<BlockArchive>> fetchFromSource(const RestoreSource& source, c
 Status restoreFromSources(const std::vector<RestoreSource>& sources, RawStorage& target, const BlockId& id,
                           std::optional<Rev> rev, double lockTimeout, const WarningSink& warn);
 
-// A RestoreCallback for the store at `storePath` (what get's --restore-from uses).
-RestoreCallback makeRestoreCallback(std::vector<RestoreSource> sources, const std::string& storePath,
-                                    StoreOptions options, WarningSink warn);
+// A RestoreCallback over `sources` saving into the storage `target` returns
+// when the callback runs: the RawStorage of the StorageRepo the callback is
+// given to (so that the repo sees what is saved, even into a store that did
+// not exist when it was opened).
+RestoreCallback makeRestoreCallback(std::vector<RestoreSource> sources, std::function<RawStorage&()> target,
+                                    double lockTimeout, WarningSink warn);
 
 }  // namespace optdb
