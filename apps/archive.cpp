@@ -103,6 +103,7 @@ void addArchive(CLI::App& app, Globals& g) {
   sub->add_option("--rev", args->rev, "Only what restoring revision N needs")->type_name("N");
   sub->add_option("--chunk", args->chunk, "At most N revisions per archive (N >= 1)")->type_name("N");
   sub->add_option("-o", args->output, "Write to FILE (replaced atomically) instead of stdout")->type_name("FILE");
+  acceptDashDashAnywhere(sub);
   sub->footer(
       "Examples:\n"
       "  optdb --store ./db archive --all -o backup.ndjson\n"

@@ -12,6 +12,7 @@ void addCancel(CLI::App& app, Globals& g) {
   auto* sub = app.add_subcommand("cancel", "Remove a pending transaction from blocks");
   sub->add_option("--trx", args->trx, "The transaction id")->required()->type_name("ID");
   sub->add_option("BLOCK", args->blocks, "Blocks to remove it from")->required()->type_name("BLOCK");
+  acceptDashDashAnywhere(sub);
   sub->footer("Example:\n  optdb --store ./db cancel --trx t1 b1 b2");
   setAction(sub, g, [&g, args]() -> Status {
     OPTDB_TRY(validateTrxId(args->trx, "--trx"));

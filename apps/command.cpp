@@ -27,6 +27,15 @@ void setAction(CLI::App* sub, Globals& g, std::function<Status()> body) {
   });
 }
 
+void acceptDashDashAnywhere(CLI::App* sub) {
+  // CLI11 keeps a `--` in the subcommand only while some positional still
+  // wants a value (count below its expected minimum). This hidden positional
+  // always does, and never gets one: the real positional before it, taking
+  // any number of values, is always served first. It is not required.
+  static std::string never;
+  sub->add_option("DASHDASH", never)->expected(1)->group("");
+}
+
 Result<std::string> storePath(const Globals& g) {
   if (g.store.empty()) return Status::invalid("no store given: use --store DIR or set OPTDB_STORE");
   struct stat st;

@@ -32,6 +32,12 @@ void addArchive(CLI::App& app, Globals& g);
 void addRestore(CLI::App& app, Globals& g);
 void addRepair(CLI::App& app, Globals& g);
 
+// Makes `sub` take `--` anywhere among its positional arguments: `get b1 -- -x`
+// as well as `get -- b1 -x`. (CLI11 2.1 hands a `--` that comes after the
+// first positional to the parent app, which then rejects what follows as
+// unexpected.) Call it after adding the subcommand's positionals.
+void acceptDashDashAnywhere(CLI::App* sub);
+
 // Runs `body` as the subcommand's action; its Status becomes the exit code.
 void setAction(CLI::App* sub, Globals& g, std::function<Status()> body);
 

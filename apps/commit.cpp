@@ -13,6 +13,7 @@ void addCommit(CLI::App& app, Globals& g) {
   sub->add_option("--trx", args->trx, "The transaction id")->required()->type_name("ID");
   sub->add_option("--rev", args->rev, "The revision to commit at (>= 1)")->required()->type_name("N");
   sub->add_option("BLOCK", args->blocks, "Every block of the transaction")->required()->type_name("BLOCK");
+  acceptDashDashAnywhere(sub);
   sub->footer("Example:\n  optdb --store ./db commit --trx t1 --rev 1 b1 b2");
   setAction(sub, g, [&g, args]() -> Status {
     OPTDB_TRY(validateTrxId(args->trx, "--trx"));

@@ -28,6 +28,7 @@ void addGet(CLI::App& app, Globals& g) {
                   "Where to fetch revisions this store lacks: FILE, DIR or cmd:COMMAND (repeatable)")
       ->type_name("SRC")
       ->allow_extra_args(false);
+  acceptDashDashAnywhere(sub);
   sub->footer("Example:\n  optdb --store ./db get b1 b2 --rev 7 | jq '.b1.block'");
   setAction(sub, g, [&g, args]() -> Status {
     GetContext ctx;

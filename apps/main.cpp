@@ -32,6 +32,7 @@ std::string describeParseError(const CLI::App& app, const CLI::ParseError& e) {
   if (cmd.empty() && dynamic_cast<const CLI::RequiredError*>(&e) && msg == "A subcommand is required") {
     if (left.empty()) return std::string("no command given (one of ") + kCommands + "); " + hint;
     const std::string& first = left.front();
+    if (first == "--") return "the command must come before '--'; " + hint;
     if (first.size() > 1 && first[0] == '-') return "unknown option '" + first + "'; " + hint;
     return "unknown command '" + first + "' (expected one of " + kCommands + "); " + hint;
   }
@@ -53,6 +54,32 @@ std::string describeParseError(const CLI::App& app, const CLI::ParseError& e) {
   return prefix + msg + "; " + hint;
 }
 
+// CLI11's help, minus hidden positionals (group ""; see acceptDashDashAnywhere)
+// in the usage line, and minus the blank line an all-hidden last group leaves.
+class HelpFormatter : public CLI::Formatter {
+ public:
+  HelpFormatter() {
+    label("SUBCOMMAND", "COMMAND");  // as optdb(1) and SPEC's synopsis say
+  }
+  std::string make_usage(const CLI::App* app, std::string name) const override {
+    std::string out = get_label("Usage") + ":" + (name.empty() ? "" : " ") + name;
+    if (!app->get_options([](const CLI::Option* o) { return o->nonpositional(); }).empty())
+      out += " [" + get_label("OPTIONS") + "]";
+    for (const CLI::Option* o :
+         app->get_options([](const CLI::Option* o) { return o->get_positional() && !o->get_group().empty(); }))
+      out += " " + make_option_usage(o);
+    if (!app->get_subcommands([](const CLI::App* s) { return !s->get_disabled() && !s->get_name().empty(); }).empty())
+      out += std::string(" ") + (app->get_require_subcommand_min() == 0 ? "[" : "") + get_label("SUBCOMMAND") +
+             (app->get_require_subcommand_min() == 0 ? "]" : "");
+    return out + "\n";
+  }
+  std::string make_help(const CLI::App* app, std::string name, CLI::AppFormatMode mode) const override {
+    std::string out = CLI::Formatter::make_help(app, std::move(name), mode);
+    for (auto p = out.find("\n\n\n"); p != std::string::npos; p = out.find("\n\n\n")) out.erase(p, 1);
+    return out;
+  }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -60,6 +87,7 @@ int main(int argc, char** argv) {
   CLI::App app{"optdb: a versioned, transactional block store on a plain directory tree.\n"
                "See optdb(1) and optdb-COMMAND(1).",
                "optdb"};
+  app.formatter(std::make_shared<HelpFormatter>());  // before the subcommands: they copy it
   app.require_subcommand(1, 1);
   app.fallthrough();
   app.set_version_flag("--version", std::string("optdb ") + OPTDB_VERSION);

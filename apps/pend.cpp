@@ -1,4 +1,6 @@
 // optdb pend: stage a transaction's transforms as pending on its blocks.
+#include <unistd.h>
+
 #include "command.hpp"
 #include "optdb/codec.hpp"
 
@@ -8,6 +10,7 @@ void addPend(CLI::App& app, Globals& g) {
   struct Args {
     std::string trx, rev, policy = "c", timeout = "30", file = "-";
     CLI::Option* revOpt = nullptr;  // given at all (an empty value is an error, not "absent")
+    CLI::Option* fileOpt = nullptr;
   };
   auto args = std::make_shared<Args>();
   auto* sub = app.add_subcommand("pend", "Stage a transaction (Transforms JSON from FILE or stdin) as pending");
@@ -18,7 +21,7 @@ void addPend(CLI::App& app, Globals& g) {
                   "Other pending transactions: c continue, f fail, r fail returning them, w wait")
       ->type_name("c|f|r|w");
   sub->add_option("--timeout", args->timeout, "Seconds policy w waits (default 30)")->type_name("SEC");
-  sub->add_option("FILE", args->file, "Transforms JSON file, or - for stdin (the default)")->type_name("FILE|-");
+  args->fileOpt = sub->add_option("FILE", args->file, "Transforms JSON file, or - for stdin (the default)")->type_name("FILE|-");
   sub->footer(
       "Example:\n"
       "  echo '{\"inserts\":{\"b1\":{\"header\":{\"id\":\"b1\",\"type\":\"note\",\"collectionId\":\"c1\"},\"text\":\"hi\"}}}' \\\n"
@@ -36,6 +39,9 @@ void addPend(CLI::App& app, Globals& g) {
     else if (args->policy == "w") req.policy = Policy::Wait;
     else return Status::invalid("--policy: expected c, f, r or w, got '" + args->policy + "'");
     OPTDB_ASSIGN(req.timeoutSeconds, secondsOption(args->timeout, "--timeout"));
+    // With no FILE and a terminal on stdin, reading would just hang, silently.
+    if (args->fileOpt->count() == 0 && ::isatty(STDIN_FILENO))
+      return Status::invalid("no Transforms JSON given: pipe it in, or name a FILE (- reads the terminal)");
     OPTDB_ASSIGN(auto text, readInput(args->file));
     if (text.find_first_not_of(" \t\r\n") == std::string::npos)
       return Status::invalid((args->file == "-" ? std::string("stdin") : args->file) +

@@ -13,6 +13,7 @@ void addRestore(CLI::App& app, Globals& g) {
   auto args = std::make_shared<Args>();
   auto* sub = app.add_subcommand("restore", "Load block archives (NDJSON, an object or an array) into the store");
   sub->add_option("files", args->files, "Archive files, or - for stdin (the default)")->type_name("FILE|-");
+  acceptDashDashAnywhere(sub);
   sub->footer(
       "Examples:\n"
       "  optdb --store ./db restore backup.ndjson\n"

@@ -340,13 +340,13 @@ Result<std::optional<CommittedRevision>> committedAt(RawStorage& raw, const Bloc
 }
 
 // The greatest committed revision in [floor, n].
-Result<std::optional<Rev>> greatestCommitted(RawStorage& raw, const BlockId& id, const std::vector<Rev>& revs,
-                                             Rev floor, Rev n) {
-  for (auto it = std::upper_bound(revs.begin(), revs.end(), n); it != revs.begin();) {
-    --it;
-    if (*it < floor) break;
-    OPTDB_ASSIGN(auto c, committedAt(raw, id, *it));
-    if (c) return std::optional<Rev>(*it);
+Result<std::optional<Rev>> greatestCommitted(RawStorage& raw, const BlockId& id, RevisionList& revs, Rev floor, Rev n) {
+  OPTDB_ASSIGN(std::size_t i, revs.upperBound(n));
+  while (i > 0) {
+    OPTDB_ASSIGN(const Rev r, revs.at(--i));
+    if (r < floor) break;
+    OPTDB_ASSIGN(auto c, committedAt(raw, id, r));
+    if (c) return std::optional<Rev>(r);
   }
   return std::optional<Rev>();
 }
@@ -366,13 +366,14 @@ class BlockArchiver {
     OPTDB_ASSIGN(auto meta, raw_.getMeta(id_));
     if (!meta) return Status::notFound(fmt::format("block {} is not in the store", id_));
     Ranges held = normalizeRanges(meta->ranges);
-    OPTDB_ASSIGN(revs_, raw_.listRevisions(id_));
+    // The revision index, read a record at a time: never the whole history in memory.
+    OPTDB_ASSIGN(revs_, raw_.revisions(id_, *meta));
     Rev lo = 0;
     std::optional<Rev> hi;
     if (req.rev) {
       auto piece = pieceOf(held, *req.rev);
       if (!piece) return Status::notFound(fmt::format("block {}: revision {} is not held by this store", id_, *req.rev));
-      OPTDB_ASSIGN(auto g, greatestCommitted(raw_, id_, revs_, piece->start, *req.rev));
+      OPTDB_ASSIGN(auto g, greatestCommitted(raw_, id_, *revs_, piece->start, *req.rev));
       lo = g.value_or(*req.rev);
       if (*req.rev < kMaxRev) hi = *req.rev + 1;
     } else {
@@ -380,7 +381,7 @@ class BlockArchiver {
         lo = *req.from;
         // Start at the greatest committed revision ≤ from, to carry the state at `from`.
         if (auto piece = pieceOf(held, lo)) {
-          OPTDB_ASSIGN(auto g, greatestCommitted(raw_, id_, revs_, piece->start, lo));
+          OPTDB_ASSIGN(auto g, greatestCommitted(raw_, id_, *revs_, piece->start, lo));
           if (g) lo = *g;
         }
       }
@@ -402,23 +403,26 @@ class BlockArchiver {
     BlockArchive cur{id_, {}, Range{s, std::nullopt}, {}};
     std::optional<Json> state;
     bool haveState = false;
-    for (auto it = std::lower_bound(revs_.begin(), revs_.end(), s); it != revs_.end() && (!e || *it < *e); ++it) {
-      OPTDB_ASSIGN(auto c, committedAt(raw_, id_, *it));
+    OPTDB_ASSIGN(std::size_t i, revs_->lowerBound(s));
+    for (; i < revs_->size(); ++i) {
+      OPTDB_ASSIGN(const Rev rev, revs_->at(i));
+      if (e && rev >= *e) break;
+      OPTDB_ASSIGN(auto c, committedAt(raw_, id_, rev));
       if (!c) continue;
       if (!haveState) {
         BlockStorage bs(id_, raw_);  // no restore source: a reader of this store only
-        OPTDB_ASSIGN(state, bs.getBlock(*it));
+        OPTDB_ASSIGN(state, bs.getBlock(rev));
         haveState = true;
       } else {
         auto next = applyTransform(std::move(state), c->transform);
         if (!next)
-          return Status::integrity(fmt::format("block {}: revision {}: replay failed: {}", id_, *it, next.status().message()));
+          return Status::integrity(fmt::format("block {}: revision {}: replay failed: {}", id_, rev, next.status().message()));
         state = std::move(next).value();
       }
       if (chunk_ && cur.revisions.size() == chunk_) {
-        cur.range.end = *it;  // a chunk runs to the next chunk's first revision
+        cur.range.end = rev;  // a chunk runs to the next chunk's first revision
         OPTDB_TRY(sink_(cur));
-        cur = BlockArchive{id_, {}, Range{*it, std::nullopt}, {}};
+        cur = BlockArchive{id_, {}, Range{rev, std::nullopt}, {}};
       }
       cur.revisions.push_back({c->trxRev, std::move(c->transform), cur.revisions.empty() ? state : std::nullopt});
     }
@@ -440,7 +444,7 @@ class BlockArchiver {
   const BlockId& id_;
   std::size_t chunk_;
   const ArchiveSink& sink_;
-  std::vector<Rev> revs_;
+  std::unique_ptr<RevisionList> revs_;
 };
 
 }  // namespace
@@ -531,20 +535,38 @@ Result<std::optional<std::string>> applyArchive(RawStorage& raw, const BlockArch
   OPTDB_ASSIGN(auto mats, archiveMaterializations(a, "archive"));
   OPTDB_ASSIGN(auto pendingList, raw.listPendings(id));
   std::set<TrxId> localPendings(pendingList.begin(), pendingList.end());
-  std::set<TrxId> committedHere;
-  // Per revision, the order of a commit: transform, materialization, revision;
-  // then the pending it replaces goes.
+  BlockMeta m;
+  if (meta) m = *meta;
+  else m.ranges.clear();  // a restored block holds only what its archives claim
+  m.ranges.push_back(a.range);
+  m.ranges = normalizeRanges(std::move(m.ranges));
+  if (!a.revisions.empty()) {
+    const TrxRev& top = a.revisions.back().trx;
+    if (!m.latest || top.rev > m.latest->rev) m.latest = top;
+  }
+  const bool metaChanged = !meta || toJson(encodeMeta(m)) != toJson(encodeMeta(*meta));
+  // Per revision, the order of a commit: transform, materialization, revision.
+  bool newRevision = false;
   for (size_t i = 0; i < a.revisions.size(); ++i) {
     const auto& r = a.revisions[i];
-    committedHere.insert(r.trx.trxId);
     if (!steps[i].haveTransform) OPTDB_TRY(raw.saveCommitted(id, r.trx.trxId, r.transform));
     if (mats[i]) {
       OPTDB_ASSIGN(auto existing, raw.getMaterialized(id, r.trx.trxId));
       if (!existing) OPTDB_TRY(raw.saveMaterialized(id, r.trx.trxId, *mats[i]));
     }
-    if (!steps[i].haveRevision) OPTDB_TRY(raw.saveRevision(id, r.trx.rev, r.trx.trxId));
+    if (!steps[i].haveRevision) {
+      OPTDB_TRY(raw.saveRevision(id, r.trx.rev, r.trx.trxId));
+      newRevision = true;
+    }
+  }
+  // Revisions written below the tip too: the index is rebuilt for the new meta.json.
+  if (newRevision || metaChanged) OPTDB_TRY(raw.rebuildRevisionIndex(id, m));
+  // A pending transaction the archive shows committed is committed now.
+  std::set<TrxId> committedHere;
+  for (const auto& r : a.revisions) {
+    committedHere.insert(r.trx.trxId);
     if (localPendings.count(r.trx.trxId)) {
-      OPTDB_TRY(raw.deletePending(id, r.trx.trxId));  // it is committed now
+      OPTDB_TRY(raw.deletePending(id, r.trx.trxId));
       localPendings.erase(r.trx.trxId);
     }
   }
@@ -556,30 +578,24 @@ Result<std::optional<std::string>> applyArchive(RawStorage& raw, const BlockArch
       OPTDB_TRY(raw.savePending(id, p.trxId, p.transform));
     }
   }
-  BlockMeta m;
-  if (meta) m = *meta;
-  else m.ranges.clear();  // a restored block holds only what its archives claim
-  m.ranges.push_back(a.range);
-  m.ranges = normalizeRanges(std::move(m.ranges));
-  if (!a.revisions.empty()) {
-    const TrxRev& top = a.revisions.back().trx;
-    if (!m.latest || top.rev > m.latest->rev) m.latest = top;
-  }
-  if (!meta || toJson(encodeMeta(m)) != toJson(encodeMeta(*meta))) OPTDB_TRY(raw.saveMeta(id, m));
+  if (metaChanged) OPTDB_TRY(raw.saveMeta(id, m));
   return Conflict();
 }
 
 Result<RestoreSummary> restoreArchives(RawStorage& raw, const std::vector<ArchiveInput>& inputs, double lockTimeout) {
   // Everything is validated before anything is written.
+  std::size_t count = 0;
   for (const auto& in : inputs) {
     ArchiveReader reader(in.text, in.name);
     for (;;) {
       OPTDB_ASSIGN(auto a, reader.next());
       if (!a) break;
       OPTDB_TRY(archiveMaterializations(*a, reader.where()));
+      ++count;
     }
   }
   RestoreSummary summary;
+  if (count == 0) return summary;  // nothing to write: not even the store directory
   std::set<BlockId> restored;
   OPTDB_ASSIGN(auto storeLock, raw.lockStore(LockMode::Shared, lockTimeout));
   for (const auto& in : inputs) {

@@ -154,6 +154,13 @@ Status BlockStorage::pruneMaterialization(const TrxRev& old, const BlockMeta& me
 
 Status BlockStorage::completeCommit(const TrxId& trxId, Rev rev) {
   OPTDB_ASSIGN(auto meta, raw_.getMeta(id_));
+  // The interrupted writer's last step may be visible but not durable (a file
+  // renamed or a directory created, its directory not fsynced yet). What this
+  // recovery relies on is therefore written again, so that a power cut after
+  // it cannot take away what it built on: meta.json first (as it stands; its
+  // directory fsync also makes the block's subdirectories durable), then the
+  // revision and the committed transform, and meta.json again last.
+  if (meta) OPTDB_TRY(raw_.saveMeta(id_, *meta));
   if (!meta) meta = BlockMeta{};
   OPTDB_ASSIGN(auto committed, raw_.getCommitted(id_, trxId));
   OPTDB_ASSIGN(auto pending, raw_.getPending(id_, trxId));
@@ -169,12 +176,16 @@ Status BlockStorage::completeCommit(const TrxId& trxId, Rev rev) {
     if (*after) OPTDB_TRY(raw_.saveMaterialized(id_, trxId, **after));
   }
   OPTDB_ASSIGN(auto named, raw_.getRevision(id_, rev));
-  if (!named) OPTDB_TRY(raw_.saveRevision(id_, rev, trxId));
-  else if (*named != trxId)
+  if (named && *named != trxId)
     return Status::integrity(fmt::format("block {}: revision {} belongs to {}, not {}", id_, rev, *named, trxId));
-  if (pending && !committed) OPTDB_TRY(raw_.promotePending(id_, trxId));
-  else if (pending) OPTDB_TRY(raw_.deletePending(id_, trxId));
-  if (isTip && !(meta->latest && meta->latest->rev == rev)) {
+  OPTDB_TRY(raw_.saveRevision(id_, rev, trxId));
+  if (pending && !committed) {
+    OPTDB_TRY(raw_.promotePending(id_, trxId));
+  } else {
+    OPTDB_TRY(raw_.saveCommitted(id_, trxId, *committed));
+    if (pending) OPTDB_TRY(raw_.deletePending(id_, trxId));
+  }
+  if (isTip) {
     std::optional<TrxRev> old = meta->latest;
     meta->latest = TrxRev{trxId, rev};
     if (!rangesContain(meta->ranges, rev)) {
@@ -182,7 +193,7 @@ Status BlockStorage::completeCommit(const TrxId& trxId, Rev rev) {
       meta->ranges = normalizeRanges(std::move(meta->ranges));
     }
     OPTDB_TRY(raw_.saveMeta(id_, *meta));
-    if (old) OPTDB_TRY(pruneMaterialization(*old, *meta));
+    if (old && old->rev < rev) OPTDB_TRY(pruneMaterialization(*old, *meta));
   }
   return Status::ok();
 }

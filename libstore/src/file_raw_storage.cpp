@@ -131,12 +131,21 @@ Status FileRawStorage::syncDirIfNeeded(const std::string& dir) { return sync_ ? 
 
 Status FileRawStorage::ensureDir(const std::string& dir) {
   if (knownDirs_.count(dir)) return Status::ok();
+  auto slash = dir.rfind('/');
+  std::string parent = slash == std::string::npos ? "" : dir.substr(0, slash);
   if (env_->fileType(dir) == FileType::Dir) {
+    // Found, not made here: a process may have died between its mkdir and
+    // the fsync of its parent, leaving an entry a power cut would drop with
+    // everything written beneath it since. Make the entry (and its parent's)
+    // durable once before relying on it.
+    if (!parent.empty()) OPTDB_TRY(ensureDir(parent));
+    if (sync_ && !syncedDirs_.count(parent)) {
+      OPTDB_TRY(env_->syncDir(parent));
+      syncedDirs_.insert(parent);
+    }
     knownDirs_.insert(dir);
     return Status::ok();
   }
-  auto slash = dir.rfind('/');
-  std::string parent = slash == std::string::npos ? "" : dir.substr(0, slash);
   if (parent.empty()) {
     OPTDB_TRY(env_->createDir(""));
   } else {
@@ -275,6 +284,15 @@ Status FileRawStorage::indexRevision(const BlockId& id, const BlockMeta& before,
   // Stale, torn or missing: rebuild it from the directory, which already holds rev.
   OPTDB_ASSIGN(auto revs, listRevisions(id));
   std::string data = rangesStamp(after.ranges);
+  data.reserve(kRecordSize * (revs.size() + 1));
+  for (Rev r : revs) data += indexRecord(r);
+  return writeAtomic(revsDir(id), kRevisionIndexFile, data);
+}
+
+Status FileRawStorage::rebuildRevisionIndex(const BlockId& id, const BlockMeta& meta) {
+  OPTDB_ASSIGN(auto revs, listRevisions(id));
+  if (revs.empty() && env_->fileType(indexPath(id)) == FileType::None) return Status::ok();
+  std::string data = rangesStamp(meta.ranges);
   data.reserve(kRecordSize * (revs.size() + 1));
   for (Rev r : revs) data += indexRecord(r);
   return writeAtomic(revsDir(id), kRevisionIndexFile, data);

@@ -6,7 +6,40 @@
 
 namespace optdb {
 
+namespace {
+
+// Writing, copying and comparing values recurse, so deeper nesting is refused
+// at parse time rather than overflowing the stack later. JavaScript's own
+// JSON.stringify gives up at about 4,000 levels, so nothing the reference
+// writes is refused.
+constexpr int kMaxDepth = 5000;
+
+// The offset of the bracket that opens level kMaxDepth + 1, or npos.
+size_t tooDeepAt(std::string_view text) {
+  int depth = 0;
+  bool inString = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (inString) {
+      if (c == '\\') ++i;
+      else if (c == '"') inString = false;
+    } else if (c == '"') {
+      inString = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxDepth) return i;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return std::string_view::npos;
+}
+
+}  // namespace
+
 Result<Json> parseJson(std::string_view text, std::string_view what) {
+  if (auto at = tooDeepAt(text); at != std::string_view::npos)
+    return Status::invalid(std::string(what) + ": invalid JSON: nested deeper than " + std::to_string(kMaxDepth) +
+                           " levels at byte " + std::to_string(at));
   try {
     return Json::parse(text.begin(), text.end());
   } catch (const Json::exception& e) {

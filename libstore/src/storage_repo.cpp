@@ -137,6 +137,14 @@ Result<GetResult> StorageRepo::get(const std::vector<BlockId>& blockIds, const G
         OPTDB_ASSIGN(auto pending, raw_->getPending(id, c.trxId));
         if (!pending) continue;
         OPTDB_ASSIGN(auto locks, lockForWrite({id}));
+        // Under the lock: still pending, and not an interrupted commit. That is
+        // repair's and the next commit's to finish, never get's: committing it
+        // here would replace its intent and strand its other blocks.
+        OPTDB_ASSIGN(pending, raw_->getPending(id, c.trxId));
+        if (!pending) continue;
+        OPTDB_ASSIGN(auto intents, raw_->listIntents());
+        if (std::any_of(intents.begin(), intents.end(), [&](const CommitIntent& i) { return i.trxId == c.trxId; }))
+          continue;
         OPTDB_ASSIGN(auto r, commitLocked(c.trxId, {id}, c.rev));
         (void)r;  // stale means another writer got there first: nothing to catch up
         OPTDB_ASSIGN(meta, raw_->getMeta(id));
@@ -156,7 +164,9 @@ Result<GetResult> StorageRepo::get(const std::vector<BlockId>& blockIds, const G
       state.pendings = {*context.trxId};
       OPTDB_ASSIGN(auto pending, raw_->getPending(id, *context.trxId));
       if (!pending) {
+        // Never print the committed block as if the transaction were applied.
         state.notFound = fmt::format("block {}: transaction {} is not pending", id, *context.trxId);
+        state.block.reset();
       } else if (!state.notFound) {
         auto applied = applyTransform(std::move(state.block), *pending);
         if (!applied) {
@@ -192,6 +202,13 @@ Result<std::vector<MissingTrx>> StorageRepo::collectMissing(const std::vector<Bl
 Result<std::optional<PendResult>> StorageRepo::pendOnce(const PendRequest& req, const std::vector<BlockId>& blockIds,
                                                          std::vector<PendingRef>* seen) {
   OPTDB_ASSIGN(auto locks, lockForWrite(blockIds));
+  // Re-pending a transaction whose commit was interrupted would replace the
+  // transform that commit's finished steps (its materializations) were
+  // computed from; as for cancel, repair (or a retried commit) goes first.
+  OPTDB_ASSIGN(auto intents, raw_->listIntents());
+  for (const auto& i : intents)
+    if (i.trxId == req.trxId)
+      return Status::integrity(fmt::format("transaction {} has an interrupted commit; run optdb repair first", req.trxId));
   PendResult result;
   result.blockIds = blockIds;
   std::vector<BlockId> staleCheck;
@@ -240,6 +257,14 @@ Result<PendResult> StorageRepo::pend(const PendRequest& req) {
   auto blockIds = req.transforms.blockIds();
   if (blockIds.empty()) return Status::invalid("transforms: no block is inserted, updated or deleted");
   OPTDB_TRY(validateIds(blockIds));
+  // Transforms built in code get the checks decodeTransforms makes: nothing is written for bad input.
+  for (const auto& [id, block] : req.transforms.inserts)
+    OPTDB_TRY(validateBlock(block, id, fmt::format("inserts[\"{}\"]", id)));
+  for (const auto& [id, ops] : req.transforms.updates) {
+    if (!ops.is_array()) return Status::invalid(fmt::format("updates[\"{}\"]: must be an array of operations", id));
+    for (size_t i = 0; i < ops.size(); ++i)
+      OPTDB_TRY(validateOperation(ops[i], fmt::format("updates[\"{}\"][{}]", id, i)));
+  }
   if (req.rev && *req.rev > kMaxRev) return Status::invalid("rev: too large");
   auto deadline = std::chrono::steady_clock::now() +
                   std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(req.timeoutSeconds));

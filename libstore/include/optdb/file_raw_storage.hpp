@@ -21,6 +21,7 @@ class FileRawStorage : public RawStorage {
   Result<std::vector<Rev>> listRevisions(const BlockId& id) override;
   Result<std::unique_ptr<RevisionList>> revisions(const BlockId& id, const BlockMeta& meta) override;
   Status indexRevision(const BlockId& id, const BlockMeta& before, const BlockMeta& after, Rev rev) override;
+  Status rebuildRevisionIndex(const BlockId& id, const BlockMeta& meta) override;
   Result<std::optional<Transform>> getPending(const BlockId& id, const TrxId& trxId) override;
   Status savePending(const BlockId& id, const TrxId& trxId, const Transform& t) override;
   Status deletePending(const BlockId& id, const TrxId& trxId) override;
@@ -82,6 +83,7 @@ class FileRawStorage : public RawStorage {
   bool sync_;
   std::uint64_t tempCounter_ = 0;
   std::set<std::string> knownDirs_;  // directories seen to exist: no stat per write
+  std::set<std::string> syncedDirs_;  // parents fsynced after their existing children were found
 };
 
 }  // namespace optdb

@@ -13,7 +13,9 @@ namespace optdb {
 
 using Json = nlohmann::ordered_json;
 
-// Parses one JSON text. `what` names the input in the error message.
+// Parses one JSON text. `what` names the input in the error message. Nesting
+// deeper than 5,000 levels is refused as invalid input (JavaScript itself
+// cannot write such a value; writing and copying it would overflow the stack).
 Result<Json> parseJson(std::string_view text, std::string_view what);
 
 // Compact, as JSON.stringify(v); or indented by two spaces, as JSON.stringify(v, null, 2).

@@ -50,6 +50,14 @@ class RawStorage {
   // Records `rev`, whose revs/ file is written, as the block's new highest
   // revision; `before` and `after` are meta.json before and after the commit.
   virtual Status indexRevision(const BlockId& id, const BlockMeta& before, const BlockMeta& after, Rev rev) = 0;
+  // Rebuilds the revision index from the revs/ files for `meta` (meta.json as
+  // it is about to be saved), after revisions were written anywhere, not only
+  // above the tip (restore). A storage without an index has nothing to do.
+  virtual Status rebuildRevisionIndex(const BlockId& id, const BlockMeta& meta) {
+    (void)id;
+    (void)meta;
+    return Status::ok();
+  }
 
   virtual Result<std::optional<Transform>> getPending(const BlockId& id, const TrxId& trxId) = 0;
   virtual Status savePending(const BlockId& id, const TrxId& trxId, const Transform& t) = 0;

@@ -1,0 +1,171 @@
+# Shared helpers for the CLI tests: source it from a tests/cli/test_*.sh script
+# that was started as `bash test_x.sh /path/to/optdb`.
+#
+# Every optdb run goes through `run`, which leaves the exit code in $RC and
+# stdout/stderr in the files $OUTF/$ERRF; the expect_* helpers compare them
+# byte for byte. A failed expectation is reported and counted; `finish` ends
+# the script with exit 1 when anything failed.
+
+set -u
+
+OPTDB=${1:-}
+if [[ -z $OPTDB || ! -x $OPTDB ]]; then
+  echo "usage: bash $0 /path/to/optdb  (got '${OPTDB}')" >&2
+  exit 2
+fi
+# Never let a caller's environment pick a store or turn fsync off behind a test's back.
+unset OPTDB_STORE OPTDB_SYNC
+
+TEST_NAME=$(basename "$0" .sh)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/optdb-${TEST_NAME}.XXXXXX") || exit 1
+OUTF=$WORK/.out
+ERRF=$WORK/.err
+INF=$WORK/.in
+RC=0
+FAILS=0
+CHECKS=0
+CASE=""
+STARTED=$SECONDS
+FAST_DIRS=()
+cleanup() { rm -rf -- "$WORK" ${FAST_DIRS[@]+"${FAST_DIRS[@]}"}; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A new empty store directory (removed at exit); its path on stdout.
+mkstore() { mktemp -d "$WORK/store.XXXXXX"; }
+
+# Like mkstore, but on tmpfs (/dev/shm) when there is one: for tests that make
+# thousands of files and measure concurrency, not the disk. Sets the variable
+# named by $1 (not a $(…) call: the directory must be registered for cleanup here).
+mkstore_fast() {
+  local d
+  if [[ -d /dev/shm && -w /dev/shm ]] && d=$(mktemp -d "/dev/shm/optdb-${TEST_NAME}.XXXXXX"); then
+    FAST_DIRS+=("$d")
+  else
+    d=$(mkstore)
+  fi
+  printf -v "$1" '%s' "$d"
+}
+
+# Names the case that the following checks belong to (shown on failure).
+case_() { CASE=$*; }
+
+fail() {
+  FAILS=$((FAILS + 1))
+  echo "FAIL [$TEST_NAME${CASE:+: $CASE}] $*" >&2
+}
+
+ok() { CHECKS=$((CHECKS + 1)); }
+
+# run [--in FILE | --stdin STRING] [--env NAME=VALUE]... ARGS...: runs optdb
+# (killed after 60 s: a hang is a failure, not a stuck test).
+run() {
+  local input=/dev/null
+  local -a envs=()
+  while (($#)); do
+    case $1 in
+      --in) input=$2; shift 2 ;;
+      --stdin) printf '%s' "$2" >"$INF"; input=$INF; shift 2 ;;
+      --env) envs+=("$2"); shift 2 ;;
+      *) break ;;
+    esac
+  done
+  env ${envs[@]+"${envs[@]}"} timeout -k 5 60 "$OPTDB" "$@" <"$input" >"$OUTF" 2>"$ERRF"
+  RC=$?
+}
+
+expect_rc() {
+  if [[ $RC == "$1" ]]; then ok; else
+    fail "exit code $RC, expected $1; stdout: $(head -c 500 "$OUTF"); stderr: $(head -c 500 "$ERRF")"
+  fi
+}
+
+# stdout is exactly the argument followed by one newline.
+expect_out() {
+  if [[ "$(cat "$OUTF"; echo x)" == "$1"$'\n'x ]]; then ok; else
+    fail "stdout differs
+  expected: $1
+  got:      $(cat "$OUTF")"
+  fi
+}
+
+expect_no_out() {
+  if [[ ! -s $OUTF ]]; then ok; else fail "stdout should be empty, got: $(head -c 500 "$OUTF")"; fi
+}
+
+expect_no_err() {
+  if [[ ! -s $ERRF ]]; then ok; else fail "stderr should be empty, got: $(head -c 500 "$ERRF")"; fi
+}
+
+# stderr is exactly one line "optdb: error: …" (and, if given, it contains $1).
+expect_err_line() {
+  local lines
+  lines=$(wc -l <"$ERRF")
+  if [[ $lines -ne 1 ]] || [[ "$(tail -c 1 "$ERRF" | od -An -c | tr -d ' ')" != '\n' ]]; then
+    fail "stderr should be exactly one line, got $lines:"$'\n'"$(head -c 1000 "$ERRF")"
+    return
+  fi
+  if [[ "$(head -c 14 "$ERRF")" != "optdb: error: " ]]; then
+    fail "stderr should start with 'optdb: error: ', got: $(cat "$ERRF")"
+    return
+  fi
+  if (($#)) && ! grep -qF -- "$1" "$ERRF"; then
+    fail "stderr should mention '$1', got: $(cat "$ERRF")"
+    return
+  fi
+  ok
+}
+
+# Every stderr line is an "optdb: error: " line; there are exactly N.
+expect_err_lines() {
+  local n=$1 lines bad
+  lines=$(wc -l <"$ERRF")
+  bad=$(grep -vc '^optdb: error: ' "$ERRF")
+  if [[ $lines -eq $n && $bad -eq 0 ]]; then ok; else
+    fail "expected $n 'optdb: error:' lines on stderr, got:"$'\n'"$(cat "$ERRF")"
+  fi
+}
+
+# A fingerprint of a store: every path under it (directories too, so an empty
+# block directory left behind is seen) and the hash of every file, leaving
+# out .optdb/ (lock files may appear there). Equal fingerprints = nothing written.
+tree_state() {
+  local dir=$1
+  [[ -e $dir ]] || { echo "(absent)"; return; }
+  if [[ -f $dir ]]; then sha256sum <"$dir"; return; fi
+  (cd "$dir" && find . -mindepth 1 ! -path './.optdb' ! -path './.optdb/*' -printf '%y %p\n' | LC_ALL=C sort)
+  (cd "$dir" && find . -type f ! -path './.optdb/*' -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum)
+}
+
+# expect_same_tree BEFORE DIR: DIR's fingerprint still equals BEFORE.
+expect_same_tree() {
+  local now
+  now=$(tree_state "$2")
+  if [[ $now == "$1" ]]; then ok; else
+    fail "the store changed:"$'\n'"$(diff <(echo "$1") <(echo "$now") | head -n 20)"
+  fi
+}
+
+expect_file() { # expect_file PATH CONTENT: PATH holds exactly CONTENT (no newline added)
+  if [[ -f $1 && "$(cat "$1"; echo x)" == "$2"x ]]; then ok; else
+    fail "$1 should hold '$2', got '$(cat "$1" 2>/dev/null || echo '(missing)')'"
+  fi
+}
+
+expect_missing_path() {
+  if [[ ! -e $1 ]]; then ok; else fail "$1 should not exist"; fi
+}
+
+expect_eq() { # expect_eq WHAT EXPECTED GOT
+  if [[ $2 == "$3" ]]; then ok; else fail "$1: expected '$2', got '$3'"; fi
+}
+
+finish() {
+  local took=$((SECONDS - STARTED))
+  if ((FAILS)); then
+    echo "$TEST_NAME: $FAILS of $((CHECKS + FAILS)) checks FAILED (${took}s)" >&2
+    exit 1
+  fi
+  echo "$TEST_NAME: all $CHECKS checks passed (${took}s)"
+  exit 0
+}

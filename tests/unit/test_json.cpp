@@ -1,0 +1,260 @@
+// JSON output must be byte-identical to JavaScript's JSON.stringify (SPEC §1).
+// Every expected string below is what node prints for the same value.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+
+#include "optdb/json.hpp"
+
+using optdb::Code;
+using optdb::Json;
+using optdb::parseJson;
+using optdb::toJson;
+
+namespace {
+
+// Parses `text` (which must be valid) and writes it back compactly.
+std::string roundTrip(const std::string& text) {
+  auto j = parseJson(text, "test");
+  INFO(text << " -> " << j.status().message());
+  REQUIRE(j.isOk());
+  return toJson(*j);
+}
+
+Code parseError(const std::string& text) {
+  auto j = parseJson(text, "input.json");
+  if (j.isOk()) return Code::Ok;
+  // The message names the input.
+  CHECK(j.status().message().find("input.json") != std::string::npos);
+  return j.status().code();
+}
+
+}  // namespace
+
+TEST_CASE("numbers print as Number.prototype.toString", "[json]") {
+  struct Case {
+    const char* in;
+    const char* out;
+  };
+  // Parsed literals, written back.
+  const Case cases[] = {
+      {"100", "100"},
+      {"100.0", "100"},
+      {"1e2", "100"},
+      {"1E2", "100"},
+      {"1e-7", "1e-7"},
+      {"0.0000001", "1e-7"},
+      {"-1e-7", "-1e-7"},
+      {"1.5e21", "1.5e+21"},
+      {"0.000001", "0.000001"},
+      {"1e-6", "0.000001"},
+      {"-0.0000015", "-0.0000015"},
+      {"-1.5e-6", "-0.0000015"},
+      {"0.00000123", "0.00000123"},
+      {"1.23e-7", "1.23e-7"},
+      {"-0", "0"},
+      {"-0.0", "0"},
+      {"0", "0"},
+      {"0.0", "0"},
+      {"0.1", "0.1"},
+      {"0.5", "0.5"},
+      {"123.456", "123.456"},
+      {"-123.456", "-123.456"},
+      {"1e21", "1e+21"},
+      {"1e20", "100000000000000000000"},
+      {"123456789012345678901", "123456789012345680000"},
+      {"1.2345e20", "123450000000000000000"},
+      {"9007199254740993.0", "9007199254740992"},
+      {"2.5e-8", "2.5e-8"},
+      {"5e-324", "5e-324"},
+      {"1.7976931348623157e308", "1.7976931348623157e+308"},
+      {"0.30000000000000004", "0.30000000000000004"},
+      {"1.0000000000000002", "1.0000000000000002"},
+      {"100.5", "100.5"},
+      {"1.5e300", "1.5e+300"},
+      {"-1e21", "-1e+21"},
+      {"12e20", "1.2e+21"},
+      {"18446744073709551616", "18446744073709552000"},
+      // Integer literals stay exact within 64 bits.
+      {"9223372036854775807", "9223372036854775807"},
+      {"-9223372036854775808", "-9223372036854775808"},
+      {"18446744073709551615", "18446744073709551615"},
+      {"9007199254740993", "9007199254740993"},
+      {"-42", "-42"},
+  };
+  for (const auto& c : cases) {
+    INFO("literal " << c.in);
+    CHECK(roundTrip(c.in) == c.out);
+    CHECK(roundTrip(std::string("[") + c.in + "]") == std::string("[") + c.out + "]");
+  }
+
+  // Values built in C++.
+  CHECK(toJson(Json(100)) == "100");
+  CHECK(toJson(Json(100.0)) == "100");
+  CHECK(toJson(Json(-0.0)) == "0");
+  CHECK(toJson(Json(0.1 + 0.2)) == "0.30000000000000004");
+  CHECK(toJson(Json(1e21)) == "1e+21");
+  CHECK(toJson(Json(1e20)) == "100000000000000000000");
+  CHECK(toJson(Json(std::pow(2.0, 53))) == "9007199254740992");
+  CHECK(toJson(Json(std::numeric_limits<std::int64_t>::max())) == "9223372036854775807");
+  CHECK(toJson(Json(std::numeric_limits<std::int64_t>::min())) == "-9223372036854775808");
+  CHECK(toJson(Json(std::numeric_limits<std::uint64_t>::max())) == "18446744073709551615");
+  CHECK(optdb::formatNumber(1.5e21) == "1.5e+21");
+  CHECK(optdb::formatNumber(-1.5e-7) == "-1.5e-7");
+  CHECK(optdb::formatNumber(123e-20) == "1.23e-18");
+  CHECK(optdb::formatNumber(1.0 / 3) == "0.3333333333333333");
+  CHECK(optdb::formatNumber(2.0 / 3) == "0.6666666666666666");
+  CHECK(optdb::formatNumber(4.35) == "4.35");
+  CHECK(optdb::formatNumber(1e-6) == "0.000001");
+  CHECK(optdb::formatNumber(9.999999999999997e-7) == "9.999999999999997e-7");
+  CHECK(optdb::formatNumber(999999999999999900000.0) == "999999999999999900000");
+  // Non-finite values are null in JSON.stringify.
+  CHECK(toJson(Json(std::numeric_limits<double>::infinity())) == "null");
+  CHECK(toJson(Json(std::nan(""))) == "null");
+}
+
+TEST_CASE("integer literals keep their integer type", "[json]") {
+  auto big = parseJson("9223372036854775807", "t");
+  REQUIRE(big.isOk());
+  CHECK(big->is_number_integer());
+  CHECK(big->get<std::int64_t>() == std::numeric_limits<std::int64_t>::max());
+  auto small = parseJson("-9223372036854775808", "t");
+  REQUIRE(small.isOk());
+  CHECK(small->is_number_integer());
+  CHECK(small->get<std::int64_t>() == std::numeric_limits<std::int64_t>::min());
+  auto f = parseJson("7.0", "t");
+  REQUIRE(f.isOk());
+  CHECK(f->is_number_float());
+}
+
+TEST_CASE("string escapes match JSON.stringify", "[json]") {
+  CHECK(toJson(Json("plain")) == "\"plain\"");
+  CHECK(toJson(Json("q\"b\\s")) == "\"q\\\"b\\\\s\"");
+  CHECK(toJson(Json("\n\t\r\b\f")) == "\"\\n\\t\\r\\b\\f\"");
+  CHECK(toJson(Json(std::string("\0", 1))) == "\"\\u0000\"");
+  CHECK(toJson(Json("\x01\x02\x1b\x1f")) == "\"\\u0001\\u0002\\u001b\\u001f\"");
+  CHECK(toJson(Json("\x0b")) == "\"\\u000b\"");
+  // '/', DEL and non-ASCII characters are not escaped.
+  CHECK(toJson(Json("a/b")) == "\"a/b\"");
+  CHECK(toJson(Json("\x7f")) == "\"\x7f\"");
+  CHECK(toJson(Json("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80")) == "\"h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80\"");
+  CHECK(toJson(Json("\xe2\x80\xa8\xe2\x80\xa9")) == "\"\xe2\x80\xa8\xe2\x80\xa9\"");  // U+2028, U+2029
+  // Escapes in the input are decoded, then written the JavaScript way.
+  CHECK(roundTrip(R"("\u0041\/\u00e9\ud83d\ude00\u001F\u007f")") == "\"A/\xc3\xa9\xf0\x9f\x98\x80\\u001f\x7f\"");
+  // Keys are escaped too.
+  CHECK(roundTrip(R"({"a\nb":1,"\u0001":2})") == R"({"a\nb":1,"\u0001":2})");
+}
+
+TEST_CASE("object members keep their order", "[json]") {
+  CHECK(roundTrip(R"({"b":1,"a":2,"c":3})") == R"({"b":1,"a":2,"c":3})");
+  // JavaScript would move "2" and "10" to the front; optdb keeps them in place.
+  CHECK(roundTrip(R"({"z":1,"2":2,"a":3,"10":4,"1":5})") == R"({"z":1,"2":2,"a":3,"10":4,"1":5})");
+  CHECK(roundTrip(R"({"x":{"d":1,"c":{"f":2,"e":3}},"w":[{"k":1,"j":2}]})") ==
+        R"({"x":{"d":1,"c":{"f":2,"e":3}},"w":[{"k":1,"j":2}]})");
+  // A repeated key: the last value, in the first one's place (as JSON.parse does).
+  CHECK(roundTrip(R"({"a":1,"b":2,"a":3})") == R"({"a":3,"b":2})");
+  // Whitespace in the input is dropped; a new member goes last; an existing one keeps its place.
+  auto j = parseJson(" {\n \"b\" : 1 ,\t\"a\" : [ 1 , 2 ] }\n", "t");
+  REQUIRE(j.isOk());
+  (*j)["c"] = true;
+  (*j)["b"] = nullptr;
+  CHECK(toJson(*j) == R"({"b":null,"a":[1,2],"c":true})");
+}
+
+TEST_CASE("compact output of every type", "[json]") {
+  CHECK(roundTrip("null") == "null");
+  CHECK(roundTrip("true") == "true");
+  CHECK(roundTrip("false") == "false");
+  CHECK(roundTrip("{}") == "{}");
+  CHECK(roundTrip("[]") == "[]");
+  CHECK(roundTrip("[ ]") == "[]");
+  CHECK(roundTrip("{ }") == "{}");
+  CHECK(roundTrip(R"([1,"two",null,true,{"a":[]},[[]]])") == R"([1,"two",null,true,{"a":[]},[[]]])");
+  CHECK(roundTrip(R"({"a":1.50,"b":[1e0,2.0E+1]})") == R"({"a":1.5,"b":[1,20]})");
+}
+
+TEST_CASE("pretty output matches JSON.stringify(v, null, 2)", "[json]") {
+  auto j = parseJson(R"({"a":[1,{"b":2}],"c":{},"d":[],"e":"x","f":{"g":null}})", "t");
+  REQUIRE(j.isOk());
+  const std::string expected =
+      "{\n"
+      "  \"a\": [\n"
+      "    1,\n"
+      "    {\n"
+      "      \"b\": 2\n"
+      "    }\n"
+      "  ],\n"
+      "  \"c\": {},\n"
+      "  \"d\": [],\n"
+      "  \"e\": \"x\",\n"
+      "  \"f\": {\n"
+      "    \"g\": null\n"
+      "  }\n"
+      "}";
+  CHECK(toJson(*j, true) == expected);
+  CHECK(toJson(Json::object(), true) == "{}");
+  CHECK(toJson(Json::array(), true) == "[]");
+  CHECK(toJson(Json(5), true) == "5");
+  CHECK(toJson(Json("s"), true) == "\"s\"");
+  CHECK(toJson(Json::array({Json::array(), Json::object()}), true) == "[\n  [],\n  {}\n]");
+  CHECK(toJson(Json::array({1.5, -0.0, 1e21}), true) == "[\n  1.5,\n  0,\n  1e+21\n]");
+  // appendJson appends.
+  std::string out = "x=";
+  optdb::appendJson(out, Json::array({1, 2}));
+  CHECK(out == "x=[1,2]");
+}
+
+TEST_CASE("parse errors are invalid input", "[json]") {
+  // Truncated.
+  CHECK(parseError(R"({"a":[1,2)") == Code::InvalidInput);
+  CHECK(parseError(R"({"a":)") == Code::InvalidInput);
+  CHECK(parseError(R"("abc)") == Code::InvalidInput);
+  CHECK(parseError("") == Code::InvalidInput);
+  CHECK(parseError("   ") == Code::InvalidInput);
+  CHECK(parseError("tru") == Code::InvalidInput);
+  // Not JSON.
+  CHECK(parseError("{'a':1}") == Code::InvalidInput);
+  CHECK(parseError("[1,]") == Code::InvalidInput);
+  CHECK(parseError("{\"a\":1,}") == Code::InvalidInput);
+  CHECK(parseError("01") == Code::InvalidInput);
+  CHECK(parseError("NaN") == Code::InvalidInput);
+  CHECK(parseError("[1] [2]") == Code::InvalidInput);
+  CHECK(parseError("1e400") == Code::InvalidInput);
+  CHECK(parseError("\"a\tb\"") == Code::InvalidInput);  // raw control character in a string
+  // Invalid UTF-8.
+  CHECK(parseError("\"\xff\"") == Code::InvalidInput);
+  CHECK(parseError("\"\xc3\"") == Code::InvalidInput);           // truncated sequence
+  CHECK(parseError("\"\xc0\xaf\"") == Code::InvalidInput);       // overlong '/'
+  CHECK(parseError("\"\xed\xa0\x80\"") == Code::InvalidInput);   // encoded surrogate U+D800
+  CHECK(parseError("{\"\xfe\":1}") == Code::InvalidInput);       // in a key
+  // Lone surrogates.
+  CHECK(parseError(R"("\ud800")") == Code::InvalidInput);
+  CHECK(parseError(R"("\udc00")") == Code::InvalidInput);
+  CHECK(parseError(R"("\ud800x")") == Code::InvalidInput);
+  CHECK(parseError(R"("\ud800\u0041")") == Code::InvalidInput);
+  CHECK(parseError(R"({"\udfff":1})") == Code::InvalidInput);
+  // A proper pair is fine.
+  CHECK(parseError(R"("\ud800\udc00")") == Code::Ok);
+}
+
+TEST_CASE("deep nesting: what JavaScript can write round-trips, far deeper is refused, never a crash", "[json]") {
+  const std::string arrays = std::string(4500, '[') + std::string(4500, ']');
+  auto j = parseJson(arrays, "t");
+  REQUIRE(j.isOk());
+  CHECK(toJson(*j) == arrays);
+  Json copy = *j;
+  CHECK(copy == *j);
+  std::string objects;
+  for (int i = 0; i < 4500; ++i) objects += "{\"a\":";
+  objects += "1" + std::string(4500, '}');
+  CHECK(roundTrip(objects) == objects);
+  // A million levels: refused, not a stack overflow.
+  CHECK(parseError(std::string(1000000, '[') + std::string(1000000, ']')) == Code::InvalidInput);
+  CHECK(parseError(std::string(1000000, '{')) == Code::InvalidInput);
+  // Brackets inside strings are not nesting, escaped quotes included.
+  const std::string inString = "[\"\\\"" + std::string(100000, '[') + "\"]";
+  CHECK(roundTrip(inString) == inString);
+}
