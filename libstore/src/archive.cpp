@@ -22,38 +22,13 @@ extern char** environ;
 
 namespace optdb {
 
+using codec::expected;
+using codec::member;
+using codec::onlyMembers;
+
 namespace {
 
 // ---- messages ----
-
-std::string member(std::string_view where, std::string_view key) {
-  return fmt::format("{}[{}]", where, toJson(Json(std::string(key))));
-}
-
-std::string typeName(const Json& j) {
-  if (j.is_number_integer()) return "an integer";
-  if (j.is_number_float()) return "a non-integer number";
-  switch (j.type()) {
-    case Json::value_t::null: return "null";
-    case Json::value_t::boolean: return "a boolean";
-    case Json::value_t::string: return "a string";
-    case Json::value_t::array: return "an array";
-    case Json::value_t::object: return "an object";
-    default: return "a value";
-  }
-}
-
-Status expected(std::string_view where, std::string_view what, const Json& got) {
-  return Status::invalid(fmt::format("{}: must be {}, got {}", where, what, typeName(got)));
-}
-
-Status onlyMembers(const Json& j, std::string_view where, std::initializer_list<std::string_view> allowed) {
-  for (const auto& [k, _] : j.items()) {
-    if (std::find(allowed.begin(), allowed.end(), k) == allowed.end())
-      return Status::invalid(fmt::format("{}: unknown member \"{}\"", where, k));
-  }
-  return Status::ok();
-}
 
 // Prefixes a codec message that does not already name its place.
 Status within(const Status& s, std::string_view where) {

@@ -7,7 +7,7 @@
 
 namespace optdb {
 
-namespace {
+namespace codec {
 
 std::string typeName(const Json& j) {
   if (j.is_number_integer()) return "an integer";
@@ -39,7 +39,11 @@ Status onlyMembers(const Json& j, std::string_view where, std::initializer_list<
   return Status::ok();
 }
 
-}  // namespace
+}  // namespace codec
+
+using codec::expected;
+using codec::member;
+using codec::onlyMembers;
 
 Result<Rev> decodeRev(const Json& j, std::string_view where) {
   if (!j.is_number_integer()) return expected(where, "an integer revision", j);

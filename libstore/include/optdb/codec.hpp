@@ -2,6 +2,8 @@
 // at fault; encoding writes members in the order SPEC.md shows them.
 #pragma once
 
+#include <initializer_list>
+#include <string>
 #include <string_view>
 
 #include "optdb/json.hpp"
@@ -31,5 +33,15 @@ Json encodeRanges(const Ranges& r);
 
 Result<BlockMeta> decodeMeta(const Json& j, std::string_view where);
 Json encodeMeta(const BlockMeta& m);
+
+// What every codec's messages share, so that errors name the path at fault alike.
+namespace codec {
+std::string typeName(const Json& j);
+// where["key"], with the key written as JSON.
+std::string member(std::string_view where, std::string_view key);
+// "<where>: must be <what>, got <type>" as InvalidInput.
+Status expected(std::string_view where, std::string_view what, const Json& got);
+Status onlyMembers(const Json& j, std::string_view where, std::initializer_list<std::string_view> allowed);
+}  // namespace codec
 
 }  // namespace optdb
