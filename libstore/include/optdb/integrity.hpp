@@ -1,0 +1,162 @@
+// Integrity of a store (SPEC §6): the check behind `optdb inspect --check`,
+// the repair behind `optdb repair`, and the summary behind `optdb inspect`.
+//
+// All three stream: they visit one block at a time and hold only that
+// block's file listing, so memory does not grow with the number of blocks.
+// Every file is reached through the store's Env; a symbolic link is reported
+// where it stands and never followed.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "optdb/file_raw_storage.hpp"
+#include "optdb/json.hpp"
+#include "optdb/model.hpp"
+
+namespace optdb {
+
+// Problem kinds (the `kind` of a Problem; see optdb-inspect(1)).
+namespace problem {
+inline constexpr const char* kBadJson = "bad-json";                   // a final-name file that does not parse
+inline constexpr const char* kBadMeta = "bad-meta";                   // meta.json parses but is not metadata
+inline constexpr const char* kBadRanges = "bad-ranges";               // malformed, unsorted or unmerged ranges
+inline constexpr const char* kLatestMissing = "latest-missing";       // latest names a revision whose files are missing
+inline constexpr const char* kInterruptedCommit = "interrupted-commit";  // a revision whose transaction is only pending
+inline constexpr const char* kAboveLatest = "above-latest";           // a complete revision above latest
+inline constexpr const char* kLostRevision = "lost-revision";         // a committed transform no revision names
+inline constexpr const char* kMissingTransform = "missing-transform"; // a revision naming a transaction with no transform
+inline constexpr const char* kDuplicateRevision = "duplicate-revision";  // two revisions name one transaction
+inline constexpr const char* kLeftoverIntent = "leftover-intent";     // a commit intent under .optdb/intents
+inline constexpr const char* kUnmaterializableTip = "unmaterializable-tip";  // replay of the tip fails
+inline constexpr const char* kPendingCommitted = "pending-committed"; // one TrxId pending and committed
+inline constexpr const char* kTempFile = "temp-file";                 // a stray temporary file
+inline constexpr const char* kBadName = "bad-name";                   // a data file name that is not a valid id
+inline constexpr const char* kBadType = "bad-type";                   // a directory where a file belongs, or the reverse
+inline constexpr const char* kSymlink = "symlink";                    // a symbolic link, anywhere
+}  // namespace problem
+
+struct Problem {
+  std::string path;  // store-relative: "b0/meta.json", "b1/trx/t1.json", or a block directory "b2"
+  std::string kind;
+  std::string message;  // plain words, one line
+  // {"path","kind","message"}
+  Json toJson() const;
+  bool operator==(const Problem&) const = default;
+};
+
+// Repair actions (the `action` of a RepairAction; see optdb-repair(1)).
+namespace action {
+inline constexpr const char* kFinishCommit = "finish-commit";
+inline constexpr const char* kRemoveIntent = "remove-intent";
+inline constexpr const char* kSetLatest = "set-latest";
+inline constexpr const char* kWriteTip = "write-tip";
+inline constexpr const char* kRemoveTemp = "remove-temp";
+inline constexpr const char* kFixRanges = "fix-ranges";
+inline constexpr const char* kRebuildMeta = "rebuild-meta";
+inline constexpr const char* kRemovePending = "remove-pending";
+inline constexpr const char* kRebuildRevision = "rebuild-revision";
+}  // namespace action
+
+struct RepairAction {
+  std::string path;  // store-relative path changed
+  std::string action;
+  std::string message;
+  // {"path","action","message"}
+  Json toJson() const;
+};
+
+using ProblemSink = std::function<void(const Problem&)>;
+
+// ---- inspect --check ----
+
+struct CheckOptions {
+  std::vector<BlockId> blockIds;  // empty: the whole store
+  double lockTimeout = 30.0;      // for the store lock, taken exclusively
+};
+
+struct CheckResult {
+  std::size_t problems = 0;
+  std::vector<BlockId> notFound;  // named blocks the store does not hold
+};
+
+// Runs every check of SPEC §6, calling `sink` once per problem as it is found
+// (intents first, then the top level and the blocks in bytewise id order).
+// Holds the store lock exclusively while it looks (LockTimeout otherwise).
+// InvalidInput for a named id that is not a valid block id.
+Result<CheckResult> checkStore(FileRawStorage& raw, const CheckOptions& options, const ProblemSink& sink);
+
+// ---- repair ----
+
+struct RepairOptions {
+  std::vector<BlockId> blockIds;  // empty: the whole store
+  double lockTimeout = 30.0;
+  bool dryRun = false;  // report what would be done, change nothing
+};
+
+struct RepairReport {
+  std::vector<RepairAction> actions;
+  std::vector<Problem> remaining;  // what inspect --check reports afterwards (dry run: would report)
+  std::vector<BlockId> notFound;
+  // {"actions":[…],"remaining":[…]}
+  Json toJson() const;
+};
+
+// SPEC §6 repair, under the store lock held exclusively. Never deletes a
+// committed transform or a revision file, never follows or removes a
+// symbolic link.
+Result<RepairReport> repairStore(FileRawStorage& raw, const RepairOptions& options);
+
+// ---- inspect (summary) ----
+
+struct RevisionSummary {
+  Rev rev = 0;
+  TrxId trxId;
+  bool materialized = false;
+  std::uint64_t transformBytes = 0;
+  // {"rev","trxId","materialized","transformBytes"}
+  Json toJson() const;
+};
+
+struct BlockSummary {
+  BlockId blockId;
+  std::optional<Ranges> ranges;  // nullopt when meta.json cannot be read
+  std::optional<TrxRev> latest;
+  std::uint64_t revisionCount = 0;  // complete revisions: revs/ file and committed transform
+  std::optional<Rev> firstRev, lastRev;
+  std::vector<TrxId> pendings;  // sorted bytewise
+  std::uint64_t materialized = 0;  // materializations retained under blocks/
+  std::uint64_t bytes = 0;         // every regular file under the block's directory
+  std::optional<std::vector<RevisionSummary>> revisions;  // with SummaryOptions::revisions
+  // {"blockId","ranges","latest"?,"revisionCount","revisionSpan"?:[first,last],
+  //  "pendings","materialized","bytes","revisions"?}
+  Json toJson() const;
+};
+
+struct StoreSummary {
+  std::uint64_t blocks = 0, revisions = 0, pendings = 0, bytes = 0, problems = 0;
+  // {"blocks","revisions","pendings","bytes","problems"}
+  Json toJson() const;
+};
+
+struct SummaryOptions {
+  std::vector<BlockId> blockIds;  // empty: every block
+  bool revisions = false;         // list each revision
+};
+
+struct SummaryResult {
+  StoreSummary store;
+  std::vector<BlockId> notFound;
+};
+
+// Describes blocks one at a time (bytewise id order, or the order named),
+// taking no lock and writing nothing, as a reader. Files met that do not
+// parse (meta.json, revs/) go to `onProblem` and count in store.problems.
+Result<SummaryResult> summarizeStore(FileRawStorage& raw, const SummaryOptions& options,
+                                     const std::function<void(const BlockSummary&)>& onBlock,
+                                     const ProblemSink& onProblem);
+
+}  // namespace optdb
