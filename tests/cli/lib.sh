@@ -97,6 +97,13 @@ expect_no_err() {
   if [[ ! -s $ERRF ]]; then ok; else fail "stderr should be empty, got: $(head -c 500 "$ERRF")"; fi
 }
 
+# expect_success OUT: exit code 0, stdout exactly OUT (and a newline), stderr empty.
+expect_success() {
+  expect_rc 0
+  expect_out "$1"
+  expect_no_err
+}
+
 # stderr is exactly one line "optdb: error: …" (and, if given, it contains $1).
 expect_err_line() {
   local lines

@@ -81,9 +81,7 @@ case_ "archive --all | restore into an empty store"
 B=$WORK/b
 "$OPTDB" --store "$A" archive --all | "$OPTDB" --no-sync --store "$B" restore >"$OUTF" 2>"$ERRF"
 RC=$?
-expect_rc 0
-expect_out '{"restored":["b0","b1","b2","b3","b4"],"rejected":[]}'
-expect_no_err
+expect_success '{"restored":["b0","b1","b2","b3","b4"],"rejected":[]}'
 expect_same_reads "$B"
 expect_same_metas "$B"
 expect_file "$B/b1/pend/pending-1.json" '{"updates":[["items",0,0,["p"]]]}'

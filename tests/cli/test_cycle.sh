@@ -24,9 +24,7 @@ B3="{$H3,\"text\":\"héllo \\\"q\\\" \\\\ \\u0007 / "$'\u2028'"\"}"
 # ---- 1. three blocks inserted in one transaction ----
 case_ "pend t1 (insert b2, b1, b3)"
 run --stdin "{\"inserts\":{\"b2\":$B2,\"b1\":$B1_IN,\"b3\":$B3_IN}}" "${O[@]}" pend --trx t1
-expect_rc 0
-expect_out '{"success":true,"pending":[],"blockIds":["b2","b1","b3"]}'
-expect_no_err
+expect_success '{"success":true,"pending":[],"blockIds":["b2","b1","b3"]}'
 expect_file "$S/b1/pend/t1.json" "{\"insert\":$B1}"
 expect_file "$S/b1/meta.json" '{"ranges":[[0]]}'
 
@@ -38,15 +36,11 @@ expect_err_lines 1
 
 case_ "get --trx t1 shows the pending insert"
 run "${O[@]}" get b1 --trx t1
-expect_rc 0
-expect_out "{\"b1\":{\"block\":$B1,\"state\":{\"pendings\":[\"t1\"]}}}"
-expect_no_err
+expect_success "{\"b1\":{\"block\":$B1,\"state\":{\"pendings\":[\"t1\"]}}}"
 
 case_ "commit t1 at rev 1"
 run "${O[@]}" commit --trx t1 --rev 1 b1 b2 b3
-expect_rc 0
-expect_out '{"success":true}'
-expect_no_err
+expect_success '{"success":true}'
 expect_file "$S/b1/meta.json" '{"ranges":[[0]],"latest":{"trxId":"t1","rev":1}}'
 expect_file "$S/b3/revs/1.json" 't1'
 expect_file "$S/b2/trx/t1.json" "{\"insert\":$B2}"
@@ -59,15 +53,11 @@ B1_5="{$H1,\"z\":1,\"2\":\"two\",\"a\":\"y\",\"items\":[1,\"a\",\"b\",3],\"nums\
 B2_5="{$H2,\"items\":[\"first\",\"x\",\"y\"]}"
 case_ "pend t2 --rev 2 (update b1, b2; delete b3)"
 run --stdin "{\"deletes\":[\"b3\"],\"updates\":{\"b1\":$U1,\"b2\":$U2}}" "${O[@]}" pend --trx t2 --rev 2
-expect_rc 0
-expect_out '{"success":true,"pending":[],"blockIds":["b1","b2","b3"]}'
-expect_no_err
+expect_success '{"success":true,"pending":[],"blockIds":["b1","b2","b3"]}'
 
 case_ "commit t2 at rev 5 (blocks in any order)"
 run "${O[@]}" --no-sync commit --trx t2 --rev 5 b3 b2 b1
-expect_rc 0
-expect_out '{"success":true}'
-expect_no_err
+expect_success '{"success":true}'
 expect_file "$S/b3/meta.json" '{"ranges":[[0]],"latest":{"trxId":"t2","rev":5}}'
 
 # ---- 3. reads at each revision ----
@@ -96,9 +86,7 @@ done
 
 case_ "get latest, a block named twice is read once"
 run "${O[@]}" get b1 b2 b1
-expect_rc 0
-expect_out "{\"b1\":{\"block\":$B1_5,\"state\":{$L5,\"pendings\":[]}},\"b2\":{\"block\":$B2_5,\"state\":{$L5,\"pendings\":[]}}}"
-expect_no_err
+expect_success "{\"b1\":{\"block\":$B1_5,\"state\":{$L5,\"pendings\":[]}},\"b2\":{\"block\":$B2_5,\"state\":{$L5,\"pendings\":[]}}}"
 
 case_ "get a block that was never written"
 run "${O[@]}" get nope
@@ -172,9 +160,7 @@ expect_same_tree "$before" "$S"
 B1_T3="{$H1,\"z\":1,\"2\":\"two\",\"a\":\"y\",\"items\":[0,1,\"a\",\"b\",3],\"nums\":[100,1e-7,1.5e+21,0.000001,0,-0.0000015,9007199254740993,2.5,1.23e-18,-1e+21,100],\"title\":\"new\"}"
 case_ "pend t3 --rev 6"
 run --stdin '{"updates":{"b1":[["items",0,0,[0]]]}}' "${O[@]}" pend --trx t3 --rev 6
-expect_rc 0
-expect_out '{"success":true,"pending":[],"blockIds":["b1"]}'
-expect_no_err
+expect_success '{"success":true,"pending":[],"blockIds":["b1"]}'
 
 case_ "get --trx t3 applies the pending transform"
 run "${O[@]}" get b1 --trx t3
@@ -220,9 +206,7 @@ if ((took_ms >= 350 && took_ms < 10000)); then ok; else fail "policy w with --ti
 
 case_ "policy c continues and lists the other pendings"
 run --stdin "$T4" "${O[@]}" pend --trx t4 --rev 6 --policy c
-expect_rc 0
-expect_out '{"success":true,"pending":[{"blockId":"b1","trxId":"t3"}],"blockIds":["b1"]}'
-expect_no_err
+expect_success '{"success":true,"pending":[{"blockId":"b1","trxId":"t3"}],"blockIds":["b1"]}'
 
 case_ "policy w waits for the pending to go, then pends"
 printf '%s' '{"updates":{"b1":[["title",0,0,"t5"]]}}' >"$WORK/t5.json"
@@ -273,9 +257,7 @@ case_ "cancel removes the pending where it is, names where it is committed"
 run --stdin '{"updates":{"b1":[["x",0,0,1]],"b2":[["x",0,0,1]]}}' "${O[@]}" pend --trx t6 --rev 7
 expect_rc 0
 run "${O[@]}" cancel --trx t6 b2 b1 b4
-expect_rc 0
-expect_out '{"success":true,"cancelled":["b2","b1"],"committed":[]}'
-expect_no_err
+expect_success '{"success":true,"cancelled":["b2","b1"],"committed":[]}'
 expect_missing_path "$S/b1/pend/t6.json"
 expect_missing_path "$S/b4"
 expect_file "$S/b2/meta.json" '{"ranges":[[0]],"latest":{"trxId":"t2","rev":5}}'
@@ -303,9 +285,7 @@ expect_file "$S/b9/meta.json" '{"ranges":[[0]]}'
 before=$(tree_state "$S")
 case_ "retried commit t2 at rev 5"
 run "${O[@]}" commit --trx t2 --rev 5 b1 b2 b3
-expect_rc 0
-expect_out '{"success":true}'
-expect_no_err
+expect_success '{"success":true}'
 case_ "retried commit t1 at rev 1"
 run "${O[@]}" commit --trx t1 --rev 1 b3 b1 b2
 expect_rc 0

@@ -14,9 +14,7 @@ O=(--store "$S")
 
 case_ "inspect: an empty store"
 run "${O[@]}" inspect
-expect_rc 0
-expect_out 'store: 0 blocks, 0 revisions, 0 pending transactions, 0 bytes, 0 problems'
-expect_no_err
+expect_success 'store: 0 blocks, 0 revisions, 0 pending transactions, 0 bytes, 0 problems'
 run "${O[@]}" inspect --json
 expect_rc 0
 expect_out '{"blocks":[],"summary":{"blocks":0,"revisions":0,"pendings":0,"bytes":0,"problems":0}}'
@@ -68,9 +66,7 @@ size() { stat -c %s "$S/$1"; }
 
 case_ "inspect --json: every block, then the store's totals"
 run "${O[@]}" inspect --json
-expect_rc 0
-expect_out "{\"blocks\":[{\"blockId\":\"b1\",\"ranges\":[[0]],\"latest\":{\"trxId\":\"tx:3\",\"rev\":5},\"revisionCount\":3,\"revisionSpan\":[1,5],\"pendings\":[\"t4\"],\"materialized\":2,\"bytes\":$B1},{\"blockId\":\"b2\",\"ranges\":[[0]],\"latest\":{\"trxId\":\"t2\",\"rev\":3},\"revisionCount\":2,\"revisionSpan\":[1,3],\"pendings\":[],\"materialized\":2,\"bytes\":$B2}],\"summary\":{\"blocks\":2,\"revisions\":5,\"pendings\":1,\"bytes\":$((B1 + B2)),\"problems\":0}}"
-expect_no_err
+expect_success "{\"blocks\":[{\"blockId\":\"b1\",\"ranges\":[[0]],\"latest\":{\"trxId\":\"tx:3\",\"rev\":5},\"revisionCount\":3,\"revisionSpan\":[1,5],\"pendings\":[\"t4\"],\"materialized\":2,\"bytes\":$B1},{\"blockId\":\"b2\",\"ranges\":[[0]],\"latest\":{\"trxId\":\"t2\",\"rev\":3},\"revisionCount\":2,\"revisionSpan\":[1,3],\"pendings\":[],\"materialized\":2,\"bytes\":$B2}],\"summary\":{\"blocks\":2,\"revisions\":5,\"pendings\":1,\"bytes\":$((B1 + B2)),\"problems\":0}}"
 
 case_ "inspect BLOCK --json --revisions"
 run "${O[@]}" inspect b2 --json --revisions

@@ -17,9 +17,11 @@
 #include "optdb/codec.hpp"
 #include "optdb/file_raw_storage.hpp"
 #include "optdb/storage_repo.hpp"
+#include "support.hpp"
 
 using namespace optdb;
 namespace fs = std::filesystem;
+using optdb::test_support::fileBytes;
 
 namespace {
 
@@ -65,6 +67,20 @@ void pendAndCommit(StorageRepo& repo, const std::string& trx, Rev rev, const Tra
   INFO(c.status().message());
   REQUIRE(c.isOk());
   REQUIRE(c->success);
+}
+
+// A transform inserting block(id).
+Transforms inserting(const std::string& id) {
+  Transforms t;
+  t.inserts.emplace_back(id, block(id));
+  return t;
+}
+
+// A transform updating block id with the given operations.
+Transforms updating(const std::string& id, const Json& ops) {
+  Transforms t;
+  t.updates.emplace_back(id, ops);
+  return t;
 }
 
 // A store with several blocks and a few hundred sparse revisions: b0..b4
@@ -141,21 +157,13 @@ std::map<std::string, std::string> tree(const std::string& dir) {
     if (e.is_directory()) {
       out[rel + "/"] = "";
     } else {
-      std::ifstream in(e.path(), std::ios::binary);
-      std::ostringstream ss;
-      ss << in.rdbuf();
-      out[rel] = ss.str();
+      out[rel] = fileBytes(e.path());
     }
   }
   return out;
 }
 
-std::string metaOf(const std::string& dir, const std::string& id) {
-  std::ifstream in(dir + "/" + id + "/meta.json");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::string metaOf(const std::string& dir, const std::string& id) { return fileBytes(dir + "/" + id + "/meta.json"); }
 
 // The archives of a store as NDJSON lines.
 std::vector<std::string> archiveLines(const std::string& dir, ArchiveRequest req) {
@@ -204,6 +212,13 @@ const std::string& history() {
   }
   static std::string path = dir / "a";
   return path;
+}
+
+// The archive text of one block of the shared history.
+std::string historyOf(const BlockId& id) {
+  ArchiveRequest req;
+  req.blockIds = {id};
+  return join(archiveLines(history(), req));
 }
 
 const std::string& historyReads() {
@@ -347,19 +362,12 @@ TEST_CASE("archive reader: a truncated line, bad JSON and garbage are errors wit
 TEST_CASE("archive: default window, chunks, --from/--to and --rev") {
   TempDir d;
   auto repo = openStore(d / "s", fast());
-  Transforms ins;
-  ins.inserts.emplace_back("b", block("b"));
-  pendAndCommit(*repo, "t1", 1, ins);
-  for (Rev r : {4, 7, 9, 12, 20}) {
-    Transforms u;
-    u.updates.emplace_back("b", Json::array({Json::array({"items", 0, 0, Json::array({r})})}));
-    pendAndCommit(*repo, "t" + std::to_string(r), r, u);
-  }
-  Transforms e;
-  e.inserts.emplace_back("empty", block("empty"));
+  pendAndCommit(*repo, "t1", 1, inserting("b"));
+  for (Rev r : {4, 7, 9, 12, 20})
+    pendAndCommit(*repo, "t" + std::to_string(r), r, updating("b", Json::array({Json::array({"items", 0, 0, Json::array({r})})})));
   PendRequest pr;
   pr.trxId = "tp";
-  pr.transforms = e;
+  pr.transforms = inserting("empty");
   REQUIRE(repo->pend(pr).isOk());
   REQUIRE(repo->cancel("tp", {"empty"}).isOk());  // meta.json [[0]], nothing else
 
@@ -551,9 +559,7 @@ TEST_CASE("restore: chunked and partial archives in any order merge into the sam
 
 TEST_CASE("restore: a conflicting archive is skipped whole, the others are written") {
   TempDir d;
-  ArchiveRequest req;
-  req.blockIds = {"b1"};
-  auto good = join(archiveLines(history(), req));
+  auto good = historyOf("b1");
   REQUIRE(restoreText(d / "s", good).isOk());
   auto before = tree(d / "s");
   // The same history of b1, but one revision under another transaction.
@@ -580,9 +586,7 @@ TEST_CASE("restore: a conflicting archive is skipped whole, the others are writt
 TEST_CASE("restore: an archive lacking a held revision is no conflict; committed pendings go") {
   TempDir d;
   auto repo = openStore(d / "s", fast());
-  Transforms ins;
-  ins.inserts.emplace_back("b", block("b"));
-  pendAndCommit(*repo, "t1", 1, ins);
+  pendAndCommit(*repo, "t1", 1, inserting("b"));
   PendRequest p;
   p.trxId = "t2";
   p.transforms.updates.emplace_back("b", parse(R"([["n",0,0,2]])"));
@@ -605,12 +609,8 @@ TEST_CASE("restore: an archive lacking a held revision is no conflict; committed
 TEST_CASE("restore: revisions below the tip are found by reads; commits go on after a restore") {
   TempDir d;
   auto repo = openStore(d / "s", fast());
-  Transforms ins;
-  ins.inserts.emplace_back("b", block("b"));
-  pendAndCommit(*repo, "t1", 1, ins);
-  Transforms u10;
-  u10.updates.emplace_back("b", parse(R"([["n",0,0,10]])"));
-  pendAndCommit(*repo, "t10", 10, u10);
+  pendAndCommit(*repo, "t1", 1, inserting("b"));
+  pendAndCommit(*repo, "t10", 10, updating("b", parse(R"([["n",0,0,10]])")));
   GetContext at7;
   at7.rev = 7;
   REQUIRE(repo->get({"b"}, at7).isOk());  // reads use (and keep) the revision index
@@ -626,13 +626,9 @@ TEST_CASE("restore: revisions below the tip are found by reads; commits go on af
 
   // A whole history restored, then committed on: the index and the tip move on as usual.
   TempDir e;
-  ArchiveRequest req;
-  req.blockIds = {"b1"};
-  REQUIRE(restoreText(e / "s", join(archiveLines(history(), req))).isOk());
+  REQUIRE(restoreText(e / "s", historyOf("b1")).isOk());
   auto restored = openStore(e / "s", fast());
-  Transforms next;
-  next.updates.emplace_back("b1", parse(R"([["n",0,0,"after"]])"));
-  pendAndCommit(*restored, "tx:next", kTopRev + 5, next);
+  pendAndCommit(*restored, "tx:next", kTopRev + 5, updating("b1", parse(R"([["n",0,0,"after"]])")));
   for (Rev rev : {Rev{1}, Rev{100}, kTopRev, kTopRev + 5}) {
     GetContext ctx;
     ctx.rev = rev;
@@ -649,9 +645,7 @@ TEST_CASE("restore: revisions below the tip are found by reads; commits go on af
 
 TEST_CASE("restore: bad input is refused whole, nothing written") {
   TempDir d;
-  ArchiveRequest req;
-  req.blockIds = {"b2"};
-  auto good = join(archiveLines(history(), req));
+  auto good = historyOf("b2");
   REQUIRE(restoreText(d / "s", good).isOk());
   auto before = tree(d / "s");
   std::string fresh = R"({"blockId":"fresh","revisions":{},"range":[0]})"

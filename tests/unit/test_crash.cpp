@@ -16,17 +16,15 @@
 #include "optdb/file_raw_storage.hpp"
 #include "optdb/mem_env.hpp"
 #include "optdb/storage_repo.hpp"
+#include "support.hpp"
 
 using namespace optdb;
+using namespace optdb::test_support;
 
 namespace {
 
 const std::vector<BlockId> kIds{"b1", "b2", "b3"};
 const char* kAbsent = "<absent>";
-
-std::string B(const std::string& id, const std::string& members) {
-  return R"({"header":{"id":")" + id + R"(","type":"t","collectionId":"c"},)" + members + "}";
-}
 
 // The commit under test, t3 at rev 3: updates b1, deletes b2, inserts b3 (a block it creates).
 const std::map<BlockId, std::string> kOld{{"b1", B("b1", R"("l":[2,1])")}, {"b2", B("b2", R"("l":[2,1])")}, {"b3", kAbsent}};
@@ -35,31 +33,6 @@ const std::string kT3 = R"({"updates":{"b1":[["l",0,0,[3]]]},"deletes":["b2"],"i
 
 std::unique_ptr<StorageRepo> open(const std::shared_ptr<MemEnv>& env) {
   return std::make_unique<StorageRepo>(std::make_shared<FileRawStorage>(env, true));
-}
-
-Transforms T(const std::string& text) {
-  auto j = parseJson(text, "test");
-  REQUIRE(j.isOk());
-  auto t = decodeTransforms(*j, "transforms");
-  REQUIRE(t.isOk());
-  return *t;
-}
-
-void pendOk(StorageRepo& repo, const TrxId& trx, const std::string& transforms) {
-  PendRequest req;
-  req.trxId = trx;
-  req.transforms = T(transforms);
-  auto r = repo.pend(req);
-  INFO("pend " << trx << ": " << r.status().message());
-  REQUIRE(r.isOk());
-  REQUIRE(r->outcome == PendResult::Outcome::Pended);
-}
-
-void commitOk(StorageRepo& repo, const TrxId& trx, const std::vector<BlockId>& ids, Rev rev) {
-  auto r = repo.commit(trx, ids, rev);
-  INFO("commit " << trx << "@" << rev << ": " << r.status().message());
-  REQUIRE(r.isOk());
-  REQUIRE(r->success);
 }
 
 // History t1@1, t2@2 on b1 and b2; t3 and "other" (b1) pending.
@@ -75,27 +48,8 @@ std::shared_ptr<MemEnv> setup() {
   return env;
 }
 
-void listTree(Env& env, const std::string& dir, std::map<std::string, std::string>& out) {
-  auto entries = env.listDir(dir);
-  REQUIRE(entries.isOk());
-  for (const auto& e : *entries) {
-    std::string p = dir.empty() ? e.name : dir + "/" + e.name;
-    if (e.type == FileType::Dir) {
-      out[p + "/"] = "<dir>";
-      listTree(env, p, out);
-    } else {
-      auto data = env.readFile(p);
-      REQUIRE(data.isOk());
-      out[p] = *data;
-    }
-  }
-}
-
-std::map<std::string, std::string> tree(Env& env) {
-  std::map<std::string, std::string> out;
-  listTree(env, "", out);
-  return out;
-}
+// Every directory and file of the store, lock files included.
+std::map<std::string, std::string> tree(Env& env) { return envTree(env, /*skipLocks=*/false); }
 
 // Every block at its latest revision (or at rev); never an error, never a block that cannot be read.
 std::map<BlockId, std::string> readAll(StorageRepo& repo, std::optional<Rev> rev = std::nullopt) {

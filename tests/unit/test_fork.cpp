@@ -23,28 +23,14 @@
 #include "optdb/codec.hpp"
 #include "optdb/file_raw_storage.hpp"
 #include "optdb/storage_repo.hpp"
+#include "support.hpp"
 
 using namespace optdb;
 namespace fs = std::filesystem;
+using optdb::test_support::fileBytes;
+using optdb::test_support::TempDir;
 
 namespace {
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "optdb-fork-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 const std::vector<BlockId> kBlocks{"f1", "f2", "f3"};
 constexpr int kChildren = 3;
@@ -129,17 +115,10 @@ void awaitStart(int startFd) {
   ::_exit(0);
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 }  // namespace
 
 TEST_CASE("concurrent writers in several processes", "[fork]") {
-  TempDir dir;
+  TempDir dir("fork");
   {
     auto repo = openStore(dir.path(), StoreOptions{false, 30.0});
     PendRequest req;
@@ -233,7 +212,7 @@ TEST_CASE("concurrent writers in several processes", "[fork]") {
     }
     CHECK(name[0] != '.');
     if (name.size() < 5 || name.compare(name.size() - 5, 5, ".json") != 0) continue;
-    const std::string text = slurp(it->path());
+    const std::string text = fileBytes(it->path());
     if (it->path().parent_path().filename() == "revs") {
       CHECK(validateTrxId(text, rel).isOk());
     } else {

@@ -16,99 +16,45 @@
 #include "optdb/file_raw_storage.hpp"
 #include "optdb/mem_env.hpp"
 #include "optdb/storage_repo.hpp"
+#include "support.hpp"
 
 using namespace optdb;
 namespace fs = std::filesystem;
+using namespace optdb::test_support;
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "optdb-format-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
+// Calls f(entry) for everything under root but .optdb and what is in it.
+template <class F>
+void forEachOutsideOptdb(const std::string& root, F f) {
+  for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator(); ++it) {
+    if (it->is_directory() && it->path().filename() == ".optdb") {
+      it.disable_recursion_pending();
+      continue;
+    }
+    f(*it);
   }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-std::optional<std::string> slurp(const fs::path& p) {
-  if (!fs::is_regular_file(fs::symlink_status(p))) return std::nullopt;
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 // The data files of a store on disk: every *.json not under .optdb, by relative path.
 std::map<std::string, std::string> dataFiles(const std::string& root) {
   std::map<std::string, std::string> out;
-  for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator(); ++it) {
-    const std::string name = it->path().filename().string();
-    if (it->is_directory() && name == ".optdb") {
-      it.disable_recursion_pending();
-      continue;
-    }
-    if (!it->is_regular_file()) continue;
-    if (name.size() < 5 || name.compare(name.size() - 5, 5, ".json") != 0) continue;
-    out[fs::relative(it->path(), root).string()] = *slurp(it->path());
-  }
+  forEachOutsideOptdb(root, [&](const fs::directory_entry& e) {
+    const std::string name = e.path().filename().string();
+    if (!e.is_regular_file()) return;
+    if (name.size() < 5 || name.compare(name.size() - 5, 5, ".json") != 0) return;
+    out[fs::relative(e.path(), root).string()] = *slurp(e.path());
+  });
   return out;
 }
 
 // Files whose name starts with '.' (temporaries) outside .optdb.
 std::vector<std::string> hiddenFiles(const std::string& root) {
   std::vector<std::string> out;
-  for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator(); ++it) {
-    const std::string name = it->path().filename().string();
-    if (it->is_directory() && name == ".optdb") {
-      it.disable_recursion_pending();
-      continue;
-    }
-    if (name[0] == '.') out.push_back(fs::relative(it->path(), root).string());
-  }
+  forEachOutsideOptdb(root, [&](const fs::directory_entry& e) {
+    if (e.path().filename().string()[0] == '.') out.push_back(fs::relative(e.path(), root).string());
+  });
   return out;
-}
-
-Json parse(const std::string& text) {
-  auto j = parseJson(text, "test");
-  INFO(text);
-  REQUIRE(j.isOk());
-  return *j;
-}
-
-Transforms T(const std::string& text) {
-  auto t = decodeTransforms(parse(text), "transforms");
-  INFO(text << ": " << t.status().message());
-  REQUIRE(t.isOk());
-  return *t;
-}
-
-void pendOk(StorageRepo& repo, const TrxId& trx, const std::string& transforms, std::optional<Rev> rev = {}) {
-  PendRequest req;
-  req.trxId = trx;
-  req.transforms = T(transforms);
-  req.rev = rev;
-  auto r = repo.pend(req);
-  INFO("pend " << trx << ": " << r.status().message());
-  REQUIRE(r.isOk());
-  INFO(toJson(r->toJson()));
-  REQUIRE(r->outcome == PendResult::Outcome::Pended);
-}
-
-void commitOk(StorageRepo& repo, const TrxId& trx, const std::vector<BlockId>& ids, Rev rev) {
-  auto r = repo.commit(trx, ids, rev);
-  INFO("commit " << trx << "@" << rev << ": " << r.status().message());
-  REQUIRE(r.isOk());
-  INFO(toJson(r->toJson()));
-  REQUIRE(r->success);
 }
 
 std::string read(StorageRepo& repo, const BlockId& id, std::optional<Rev> rev = {}) {
@@ -128,7 +74,7 @@ const std::string kB1 = R"({"header":{"id":"b1","type":"note","collectionId":"c1
 }  // namespace
 
 TEST_CASE("files written are byte-exact", "[format]") {
-  TempDir dir;
+  TempDir dir("format");
   auto repo = openStore(dir.path());  // with fsync, as a user runs it
   // The input spells 1 as 1.0 and has integer-like keys out of JS order.
   pendOk(*repo, "t1",
@@ -253,7 +199,7 @@ TEST_CASE("a store written in the reference layout reads and writes through open
   REQUIRE(fs::is_directory(source));
   const auto pristine = dataFiles(source.string());
   REQUIRE(pristine.size() > 10);
-  TempDir dir;
+  TempDir dir("format");
   fs::copy(source, dir.path(), fs::copy_options::recursive);
   auto repo = openStore(dir.path(), StoreOptions{false, 30.0});
 

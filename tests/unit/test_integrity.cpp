@@ -23,8 +23,11 @@
 #include "optdb/integrity.hpp"
 #include "optdb/mem_env.hpp"
 #include "optdb/storage_repo.hpp"
+#include "support.hpp"
 
 using namespace optdb;
+using optdb::test_support::describe;
+using optdb::test_support::TempDir;
 
 namespace {
 
@@ -162,12 +165,6 @@ std::vector<std::string> actionsOf(const RepairReport& r) {
   return out;
 }
 
-std::string describe(const std::vector<Problem>& ps) {
-  std::string s;
-  for (const auto& p : ps) s += p.path + " [" + p.kind + "] " + p.message + "\n";
-  return s;
-}
-
 std::string json(const std::optional<Json>& j) { return j ? toJson(*j) : "<absent>"; }
 
 // Repairs, then requires that the store checks clean.
@@ -185,22 +182,14 @@ void repairToClean(Fixture& f, const std::vector<std::string>& expectActions) {
   REQUIRE(f.repair().actions.empty());  // idempotent
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "optdb-integrity-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+// The problems found are exactly `expected`, and repair does nothing about them.
+void requireLeftByRepair(Fixture& f, const std::vector<Problem>& problems, const std::set<KindPath>& expected) {
+  INFO(describe(problems));
+  REQUIRE(kinds(problems) == expected);
+  auto r = f.repair();
+  REQUIRE(r.actions.empty());
+  REQUIRE(kinds(r.remaining) == kinds(problems));
+}
 
 }  // namespace
 
@@ -499,14 +488,10 @@ TEST_CASE("symbolic links in a MemEnv store: reported where they stand, never fo
   mem->addSymlink("b1/trx/evil.json");
   mem->addSymlink("b2/pend");  // a whole data directory
   mem->addSymlink(".optdb/escape");
-  auto problems = f.check();
-  REQUIRE(kinds(problems) == std::set<KindPath>{{"symlink", "outside"},
-                                                {"symlink", "b1/trx/evil.json"},
-                                                {"symlink", "b2/pend"},
-                                                {"symlink", ".optdb/escape"}});
-  auto r = f.repair();
-  REQUIRE(r.actions.empty());
-  REQUIRE(kinds(r.remaining) == kinds(problems));
+  requireLeftByRepair(f, f.check(), {{"symlink", "outside"},
+                                      {"symlink", "b1/trx/evil.json"},
+                                      {"symlink", "b2/pend"},
+                                      {"symlink", ".optdb/escape"}});
   for (const char* p : {"outside", "b1/trx/evil.json", "b2/pend", ".optdb/escape"})
     REQUIRE(f.env->fileType(p) == FileType::Symlink);
   // Named, a symlink where a block belongs is reported and not found.
@@ -520,7 +505,7 @@ TEST_CASE("symbolic links in a MemEnv store: reported where they stand, never fo
 }
 
 TEST_CASE("symbolic links escaping a real store are never followed", "[integrity]") {
-  TempDir dir, outside;
+  TempDir dir("integrity"), outside("integrity");
   std::string store = dir.path() + "/store";
   Fixture f(std::shared_ptr<Env>(newPosixEnv(store)));
   f.standard();
@@ -534,16 +519,11 @@ TEST_CASE("symbolic links escaping a real store are never followed", "[integrity
   REQUIRE(::symlink("/etc/passwd", (store + "/b1/revs/99.json").c_str()) == 0);
   REQUIRE(::symlink((outside.path() + "/b9/trx").c_str(), (store + "/b2/trx2").c_str()) == 0);
   REQUIRE(::symlink("/tmp", (store + "/b2/blocks/t9.json").c_str()) == 0);
-  auto problems = f.check();
-  INFO(describe(problems));
-  REQUIRE(kinds(problems) == std::set<KindPath>{{"symlink", "outside"},
-                                                {"symlink", "b9"},
-                                                {"symlink", "b1/revs/99.json"},
-                                                {"symlink", "b2/trx2"},
-                                                {"symlink", "b2/blocks/t9.json"}});
-  auto r = f.repair();
-  REQUIRE(r.actions.empty());
-  REQUIRE(kinds(r.remaining) == kinds(problems));
+  requireLeftByRepair(f, f.check(), {{"symlink", "outside"},
+                                      {"symlink", "b9"},
+                                      {"symlink", "b1/revs/99.json"},
+                                      {"symlink", "b2/trx2"},
+                                      {"symlink", "b2/blocks/t9.json"}});
   for (const char* p : {"/outside", "/b9", "/b1/revs/99.json", "/b2/trx2", "/b2/blocks/t9.json"})
     REQUIRE(std::filesystem::is_symlink(store + p));
   REQUIRE(std::filesystem::exists(outside.path() + "/.x.json.tmp.1.1"));  // nothing outside was touched
@@ -559,7 +539,7 @@ TEST_CASE("symbolic links escaping a real store are never followed", "[integrity
 }
 
 TEST_CASE("repair on a real directory: a crash's leftovers, fixed", "[integrity]") {
-  TempDir dir;
+  TempDir dir("integrity");
   std::string store = dir.path() + "/store";
   Fixture f(std::shared_ptr<Env>(newPosixEnv(store)));
   f.standard();

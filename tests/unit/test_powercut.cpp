@@ -22,8 +22,10 @@
 #include "optdb/mem_env.hpp"
 #include "optdb/storage_repo.hpp"
 #include "optdb/transform.hpp"
+#include "support.hpp"
 
 using namespace optdb;
+using optdb::test_support::describe;
 
 namespace {
 
@@ -133,12 +135,6 @@ struct Sim {
   }
 };
 
-std::string describe(const std::vector<Problem>& ps) {
-  std::string s;
-  for (const auto& p : ps) s += p.path + " [" + p.kind + "] " + p.message + "\n";
-  return s;
-}
-
 // Every acknowledged commit reads back exactly, at its revision and at the
 // latest; `latestOf` is the last commit each block must show as latest.
 void verify(Sim& sim, const Expected& exp) {
@@ -180,6 +176,18 @@ bool allOrNothing(Sim& sim, const Step& s) {
   return in > 0;
 }
 
+// Pends and commits step `s`, both of which must succeed, and expects it.
+void commitStep(Sim& sim, Expected& exp, const Step& s) {
+  REQUIRE(sim.pend(s));
+  REQUIRE(sim.commit(s));
+  exp.apply(s);
+}
+
+// commitStep for each of the first n steps.
+void commitSteps(Sim& sim, Expected& exp, const std::vector<Step>& steps, std::size_t n) {
+  for (std::size_t j = 0; j < n; ++j) commitStep(sim, exp, steps[j]);
+}
+
 }  // namespace
 
 TEST_CASE("power cut at every mutation step of every commit: no acknowledged commit is lost", "[powercut]") {
@@ -189,11 +197,7 @@ TEST_CASE("power cut at every mutation step of every commit: no acknowledged com
     for (std::uint64_t k = 0;; ++k) {
       Sim sim;
       Expected exp;
-      for (std::size_t j = 0; j < i; ++j) {
-        REQUIRE(sim.pend(steps[j]));
-        REQUIRE(sim.commit(steps[j]));
-        exp.apply(steps[j]);
-      }
+      commitSteps(sim, exp, steps, i);
       REQUIRE(sim.pend(steps[i]));
       sim.env->crashAfter(k);
       const bool acknowledged = sim.commit(steps[i]);
@@ -223,9 +227,7 @@ TEST_CASE("power cut at every mutation step of every commit: no acknowledged com
         verify(sim, exp);
       }
       if (i + 1 < steps.size()) {
-        REQUIRE(sim.pend(steps[i + 1]));
-        REQUIRE(sim.commit(steps[i + 1]));
-        exp.apply(steps[i + 1]);
+        commitStep(sim, exp, steps[i + 1]);
         verify(sim, exp);
       }
       REQUIRE(sim.check().empty());
@@ -247,11 +249,7 @@ TEST_CASE("a killed process, later work, then a power cut: acknowledged commits 
     for (std::uint64_t k = 0;; ++k) {
       Sim sim;
       Expected exp;
-      for (std::size_t j = 0; j < i; ++j) {
-        REQUIRE(sim.pend(steps[j]));
-        REQUIRE(sim.commit(steps[j]));
-        exp.apply(steps[j]);
-      }
+      commitSteps(sim, exp, steps, i);
       sim.env->crashAfter(k);
       bool pended = sim.pend(steps[i]);
       bool acknowledged = pended && sim.commit(steps[i]);
@@ -279,9 +277,7 @@ TEST_CASE("a killed process, later work, then a power cut: acknowledged commits 
       }
       exp.apply(steps[i]);
       if (i + 1 < steps.size()) {
-        REQUIRE(sim.pend(steps[i + 1]));
-        REQUIRE(sim.commit(steps[i + 1]));
-        exp.apply(steps[i + 1]);
+        commitStep(sim, exp, steps[i + 1]);
       }
       sim.env->powerCut();
       sim.reopen();
@@ -306,11 +302,7 @@ TEST_CASE("a power cut during repair itself: the next repair finishes the job", 
     for (std::uint64_t k = 0;; ++k) {
       Sim sim;
       Expected exp;
-      for (std::size_t j = 0; j + 1 < steps.size(); ++j) {
-        REQUIRE(sim.pend(steps[j]));
-        REQUIRE(sim.commit(steps[j]));
-        exp.apply(steps[j]);
-      }
+      commitSteps(sim, exp, steps, steps.size() - 1);
       const Step& last = steps.back();
       REQUIRE(sim.pend(last));
       sim.env->crashAfter(commitCut);

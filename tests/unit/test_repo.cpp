@@ -19,27 +19,12 @@
 #include "optdb/mem_env.hpp"
 #include "optdb/storage_repo.hpp"
 #include "optdb/transform.hpp"
+#include "support.hpp"
 
 using namespace optdb;
+using namespace optdb::test_support;
 
 namespace {
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "optdb-repo-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // One store, reached through either backend. `another()` opens a second,
 // independent StorageRepo on the same files (another process, in effect).
@@ -55,7 +40,7 @@ struct Store {
     if (kind == "mem") {
       s.mem = std::make_shared<MemEnv>();
     } else {
-      s.dir = std::make_unique<TempDir>();
+      s.dir = std::make_unique<TempDir>("repo");
     }
     s.repo = s.another();
     return s;
@@ -72,49 +57,7 @@ struct Store {
 
 // Every directory and file under the store, with the files' bytes; lock files
 // (empty, created by any writer that takes a lock) are not data.
-void listTree(Env& env, const std::string& dir, std::map<std::string, std::string>& out) {
-  auto entries = env.listDir(dir);
-  REQUIRE(entries.isOk());
-  for (const auto& e : *entries) {
-    std::string p = dir.empty() ? e.name : dir + "/" + e.name;
-    if (p == ".optdb/locks" || p == ".optdb/store.lock") continue;
-    if (e.type == FileType::Dir) {
-      out[p + "/"] = "<dir>";
-      listTree(env, p, out);
-    } else if (e.type == FileType::File) {
-      auto data = env.readFile(p);
-      REQUIRE(data.isOk());
-      out[p] = *data;
-    } else {
-      out[p] = "<other>";
-    }
-  }
-}
-
-std::map<std::string, std::string> tree(Env& env) {
-  std::map<std::string, std::string> out;
-  listTree(env, "", out);
-  return out;
-}
-
-Json parse(const std::string& text) {
-  auto j = parseJson(text, "test");
-  INFO(text);
-  REQUIRE(j.isOk());
-  return *j;
-}
-
-// A block with the given extra members.
-std::string B(const std::string& id, const std::string& members) {
-  return R"({"header":{"id":")" + id + R"(","type":"t","collectionId":"c"},)" + members + "}";
-}
-
-Transforms T(const std::string& text) {
-  auto t = decodeTransforms(parse(text), "transforms");
-  INFO(text << ": " << t.status().message());
-  REQUIRE(t.isOk());
-  return *t;
-}
+std::map<std::string, std::string> tree(Env& env) { return envTree(env, /*skipLocks=*/true); }
 
 PendResult pend(StorageRepo& repo, const TrxId& trx, const std::string& transforms, std::optional<Rev> rev = {},
                 Policy policy = Policy::Continue, double timeout = 30) {
@@ -128,20 +71,6 @@ PendResult pend(StorageRepo& repo, const TrxId& trx, const std::string& transfor
   INFO("pend " << trx << ": " << r.status().message());
   REQUIRE(r.isOk());
   return *r;
-}
-
-void pendOk(StorageRepo& repo, const TrxId& trx, const std::string& transforms, std::optional<Rev> rev = {}) {
-  auto r = pend(repo, trx, transforms, rev);
-  INFO(toJson(r.toJson()));
-  REQUIRE(r.outcome == PendResult::Outcome::Pended);
-}
-
-void commitOk(StorageRepo& repo, const TrxId& trx, const std::vector<BlockId>& ids, Rev rev) {
-  auto r = repo.commit(trx, ids, rev);
-  INFO("commit " << trx << "@" << rev << ": " << r.status().message());
-  REQUIRE(r.isOk());
-  INFO(toJson(r->toJson()));
-  REQUIRE(r->success);
 }
 
 // pend + commit.
@@ -589,20 +518,17 @@ TEST_CASE("a commit that cannot apply fails whole with nothing written", "[repo]
   CHECK(s->commit("bad2", {"a"}, 3).status().code() == Code::InvalidInput);
   CHECK(tree(s.env()) == before);
 
-  // Updates to a block deleted at its latest revision.
-  pendOk(*s, "bad3", R"({"updates":{"a":[["l",0,0,[1]]],"deld":[["l",0,0,[1]]]}})");
-  before = tree(s.env());
-  c = s->commit("bad3", {"a", "deld"}, 3);
-  CHECK(c.status().code() == Code::InvalidInput);
-  CHECK(c.status().message().find("deld") != std::string::npos);
-  CHECK(tree(s.env()) == before);
-  // Updates to a block never written (pend accepts them: it is decided at commit).
-  pendOk(*s, "bad4", R"({"updates":{"a":[["l",0,0,[1]]],"ghost":[["l",0,0,[1]]]}})");
-  before = tree(s.env());
-  c = s->commit("bad4", {"a", "ghost"}, 3);
-  CHECK(c.status().code() == Code::InvalidInput);
-  CHECK(c.status().message().find("ghost") != std::string::npos);
-  CHECK(tree(s.env()) == before);
+  // Updates to a block deleted at its latest revision (deld), and to a block
+  // never written (ghost; pend accepts them: it is decided at commit).
+  for (const auto& [trx, bad] : std::vector<std::pair<std::string, std::string>>{{"bad3", "deld"}, {"bad4", "ghost"}}) {
+    INFO(trx << " updates " << bad);
+    pendOk(*s, trx, R"({"updates":{"a":[["l",0,0,[1]]],")" + bad + R"(":[["l",0,0,[1]]]}})");
+    before = tree(s.env());
+    c = s->commit(trx, {"a", bad}, 3);
+    CHECK(c.status().code() == Code::InvalidInput);
+    CHECK(c.status().message().find(bad) != std::string::npos);
+    CHECK(tree(s.env()) == before);
+  }
 
   CHECK(read(*s, "a") == B("a", R"("l":[])"));
   CHECK(state(*s, "a").latest == TrxRev{"t1", 1});

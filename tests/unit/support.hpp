@@ -1,0 +1,140 @@
+// Helpers shared by the unit tests (header-only; include as "support.hpp").
+// Everything lives in namespace optdb::test_support; a test file picks what it
+// needs with `using namespace optdb::test_support;` or using-declarations.
+#pragma once
+
+#include <catch2/catch.hpp>
+
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "optdb/codec.hpp"
+#include "optdb/env.hpp"
+#include "optdb/integrity.hpp"
+#include "optdb/storage_repo.hpp"
+
+namespace optdb::test_support {
+
+// A fresh directory optdb-<tag>-XXXXXX under the system temporary directory,
+// removed with everything in it when the object goes.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& tag) {
+    std::string tmpl = (std::filesystem::temp_directory_path() / ("optdb-" + tag + "-XXXXXX")).string();
+    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// The bytes of a file (empty when it cannot be read).
+inline std::string fileBytes(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The bytes of a regular file; nullopt for anything else (missing, a directory, a link).
+inline std::optional<std::string> slurp(const std::filesystem::path& p) {
+  if (!std::filesystem::is_regular_file(std::filesystem::symlink_status(p))) return std::nullopt;
+  return fileBytes(p);
+}
+
+// Every directory ("path/" -> "<dir>") and file (path -> bytes) under `dir` of
+// an Env; anything else is "<other>". With skipLocks, the lock files (empty,
+// created by any writer that takes a lock) are left out: they are not data.
+inline void listTree(Env& env, const std::string& dir, std::map<std::string, std::string>& out, bool skipLocks) {
+  auto entries = env.listDir(dir);
+  REQUIRE(entries.isOk());
+  for (const auto& e : *entries) {
+    std::string p = dir.empty() ? e.name : dir + "/" + e.name;
+    if (skipLocks && (p == ".optdb/locks" || p == ".optdb/store.lock")) continue;
+    if (e.type == FileType::Dir) {
+      out[p + "/"] = "<dir>";
+      listTree(env, p, out, skipLocks);
+    } else if (e.type == FileType::File) {
+      auto data = env.readFile(p);
+      REQUIRE(data.isOk());
+      out[p] = *data;
+    } else {
+      out[p] = "<other>";
+    }
+  }
+}
+
+// The whole tree of an Env, as listTree gives it.
+inline std::map<std::string, std::string> envTree(Env& env, bool skipLocks) {
+  std::map<std::string, std::string> out;
+  listTree(env, "", out, skipLocks);
+  return out;
+}
+
+// JSON text that must parse.
+inline Json parse(const std::string& text) {
+  auto j = parseJson(text, "test");
+  INFO(text);
+  REQUIRE(j.isOk());
+  return *j;
+}
+
+// A block of type "t" in collection "c" with the given extra members.
+inline std::string B(const std::string& id, const std::string& members) {
+  return R"({"header":{"id":")" + id + R"(","type":"t","collectionId":"c"},)" + members + "}";
+}
+
+// Transforms text that must decode.
+inline Transforms T(const std::string& text) {
+  auto t = decodeTransforms(parse(text), "transforms");
+  INFO(text << ": " << t.status().message());
+  REQUIRE(t.isOk());
+  return *t;
+}
+
+// A pend (default policy and timeout) that must succeed and pend.
+inline void pendOk(StorageRepo& repo, const TrxId& trx, const std::string& transforms, std::optional<Rev> rev = {}) {
+  PendRequest req;
+  req.trxId = trx;
+  req.transforms = T(transforms);
+  req.rev = rev;
+  auto r = repo.pend(req);
+  INFO("pend " << trx << ": " << r.status().message());
+  REQUIRE(r.isOk());
+  INFO(toJson(r->toJson()));
+  REQUIRE(r->outcome == PendResult::Outcome::Pended);
+}
+
+// A commit that must succeed.
+inline void commitOk(StorageRepo& repo, const TrxId& trx, const std::vector<BlockId>& ids, Rev rev) {
+  auto r = repo.commit(trx, ids, rev);
+  INFO("commit " << trx << "@" << rev << ": " << r.status().message());
+  REQUIRE(r.isOk());
+  INFO(toJson(r->toJson()));
+  REQUIRE(r->success);
+}
+
+// Problems one a line, for INFO.
+inline std::string describe(const std::vector<Problem>& ps) {
+  std::string s;
+  for (const auto& p : ps) s += p.path + " [" + p.kind + "] " + p.message + "\n";
+  return s;
+}
+
+}  // namespace optdb::test_support
