@@ -16,7 +16,7 @@ void addCancel(CLI::App& app, Globals& g) {
   sub->footer("Example:\n  optdb --store ./db cancel --trx t1 b1 b2");
   setAction(sub, g, [&g, args]() -> Status {
     OPTDB_TRY(validateTrxId(args->trx, "--trx"));
-    for (const auto& b : args->blocks) OPTDB_TRY(validateBlockId(b, "block id \"" + b + "\""));
+    OPTDB_TRY(validateBlockArgs(args->blocks));
     OPTDB_ASSIGN(auto repo, openRepo(g));
     OPTDB_ASSIGN(auto result, repo->cancel(args->trx, args->blocks));
     printJson(g, result.toJson());

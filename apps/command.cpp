@@ -119,6 +119,11 @@ void printError(const std::string& message) {
   std::fflush(stderr);
 }
 
+Status validateBlockArgs(const std::vector<std::string>& blocks) {
+  for (const auto& b : blocks) OPTDB_TRY(validateBlockId(b, "block id \"" + b + "\""));
+  return Status::ok();
+}
+
 Result<Rev> revOption(const std::string& text, const std::string& option) { return parseRev(text, option); }
 
 Result<double> secondsOption(const std::string& text, const std::string& option) {

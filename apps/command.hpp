@@ -54,6 +54,9 @@ void printJson(const Globals& g, const Json& value);
 // "optdb: error: …" on stderr, on one line.
 void printError(const std::string& message);
 
+// Every BLOCK argument is a valid block id.
+Status validateBlockArgs(const std::vector<std::string>& blocks);
+
 // Parsers for option values, with the option's name in their messages.
 Result<Rev> revOption(const std::string& text, const std::string& option);
 Result<double> secondsOption(const std::string& text, const std::string& option);

@@ -19,7 +19,7 @@ void addCommit(CLI::App& app, Globals& g) {
     OPTDB_TRY(validateTrxId(args->trx, "--trx"));
     OPTDB_ASSIGN(Rev rev, revOption(args->rev, "--rev"));
     if (rev < 1) return Status::invalid("--rev: a commit needs a revision of at least 1");
-    for (const auto& b : args->blocks) OPTDB_TRY(validateBlockId(b, "block id \"" + b + "\""));
+    OPTDB_TRY(validateBlockArgs(args->blocks));
     OPTDB_ASSIGN(auto repo, openRepo(g));
     OPTDB_ASSIGN(auto result, repo->commit(args->trx, args->blocks, rev));
     printJson(g, result.toJson());

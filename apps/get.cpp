@@ -47,7 +47,7 @@ void addGet(CLI::App& app, Globals& g) {
       OPTDB_ASSIGN(tr.rev, revOption(c.substr(colon + 1), "--committed"));
       ctx.committed.push_back(tr);
     }
-    for (const auto& b : args->blocks) OPTDB_TRY(validateBlockId(b, "block id \"" + b + "\""));
+    OPTDB_TRY(validateBlockArgs(args->blocks));
     RestoreCallback restore;
     // The callback saves into the repo it is given to, bound once the repo is open.
     auto target = std::make_shared<StorageRepo*>(nullptr);

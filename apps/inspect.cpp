@@ -121,7 +121,7 @@ void addInspect(CLI::App& app, Globals& g) {
       "  optdb --store ./db inspect --check && echo clean\n"
       "  optdb --store ./db inspect b1 --json --revisions | jq '.blocks[0].revisions'");
   setAction(sub, g, [&g, args]() -> Status {
-    for (const auto& b : args->blocks) OPTDB_TRY(validateBlockId(b, "block id \"" + b + "\""));
+    OPTDB_TRY(validateBlockArgs(args->blocks));
     OPTDB_ASSIGN(auto repo, openRepo(g));
     auto* raw = dynamic_cast<FileRawStorage*>(&repo->raw());
     if (!raw) return Status::io("internal error: the store is not a directory tree");

@@ -22,7 +22,7 @@ void addRepair(CLI::App& app, Globals& g) {
       "  optdb --store ./db repair --dry-run\n"
       "  optdb --store ./db repair | jq -r '.remaining[] | \"\\(.path): \\(.message)\"'");
   setAction(sub, g, [&g, args]() -> Status {
-    for (const auto& b : args->blocks) OPTDB_TRY(validateBlockId(b, "block id \"" + b + "\""));
+    OPTDB_TRY(validateBlockArgs(args->blocks));
     OPTDB_ASSIGN(auto repo, openRepo(g));
     auto* raw = dynamic_cast<FileRawStorage*>(&repo->raw());
     if (!raw) return Status::io("internal error: the store is not a directory tree");
