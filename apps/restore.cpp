@@ -1,10 +1,42 @@
 // optdb restore: load block archives into the store.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
 #include <fmt/format.h>
 
 #include "command.hpp"
 #include "optdb/archive.hpp"
 
 namespace optdb::cli {
+
+namespace {
+
+// The descriptors of the files given, closed at the end.
+struct Files {
+  std::vector<int> fds;
+  ~Files() {
+    for (int fd : fds)
+      if (fd > STDERR_FILENO) ::close(fd);
+  }
+};
+
+// Where an input that cannot be read twice (a pipe) is copied while it is
+// validated: the store's .optdb/ when it exists (the disk the restored data
+// goes to, never a store directory made for it), else $TMPDIR, else /tmp.
+std::string spoolDir(const std::string& store) {
+  std::string own = store + "/.optdb";
+  struct stat st;
+  if (::stat(own.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && ::access(own.c_str(), W_OK) == 0) return own;
+  const char* tmp = std::getenv("TMPDIR");
+  return tmp && *tmp ? std::string(tmp) : std::string("/tmp");
+}
+
+}  // namespace
 
 void addRestore(CLI::App& app, Globals& g) {
   struct Args {
@@ -15,23 +47,37 @@ void addRestore(CLI::App& app, Globals& g) {
   sub->add_option("files", args->files, "Archive files, or - for stdin (the default)")->type_name("FILE|-");
   acceptDashDashAnywhere(sub);
   sub->footer(
+      "Reads NDJSON a line at a time, twice: to validate everything, then to apply it (stdin,\n"
+      "when it is a pipe, is copied to a temporary file meanwhile). A JSON array is read whole.\n"
       "Examples:\n"
       "  optdb --store ./db restore backup.ndjson\n"
       "  optdb --store A archive --all | optdb --store B restore");
   setAction(sub, g, [&g, args]() -> Status {
     std::vector<std::string> files = args->files;
     if (files.empty()) files.push_back("-");
-    std::vector<std::string> texts;
-    texts.reserve(files.size());
-    std::vector<ArchiveInput> inputs;
+    Files open;
+    std::vector<ArchiveStream> inputs;
+    bool stdinTaken = false;
     for (const auto& f : files) {
-      OPTDB_ASSIGN(auto text, readInput(f));
-      texts.push_back(std::move(text));
+      if (f.empty()) return Status::invalid("empty file name (use - for stdin)");
+      if (f == "-") {
+        // stdin is read once: a second - is an empty input.
+        inputs.push_back({"stdin", stdinTaken ? -1 : STDIN_FILENO});
+        stdinTaken = true;
+        continue;
+      }
+      struct stat st;
+      if (::stat(f.c_str(), &st) != 0) return Status::invalid(fmt::format("{}: {}", f, std::strerror(errno)));
+      if (S_ISDIR(st.st_mode)) return Status::invalid(fmt::format("{}: is a directory", f));
+      int fd = ::open(f.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) return Status::invalid(fmt::format("{}: cannot be read: {}", f, std::strerror(errno)));
+      open.fds.push_back(fd);
+      inputs.push_back({f, fd});
     }
-    for (size_t i = 0; i < files.size(); ++i)
-      inputs.push_back({files[i] == "-" ? std::string("stdin") : files[i], texts[i]});
+    OPTDB_ASSIGN(auto store, storePath(g));
     OPTDB_ASSIGN(auto repo, openRepo(g));
-    OPTDB_ASSIGN(auto summary, restoreArchives(repo->raw(), inputs, repo->options().lockTimeout));
+    OPTDB_ASSIGN(auto summary,
+                 restoreArchiveStreams(repo->raw(), inputs, repo->options().lockTimeout, spoolDir(store)));
     printJson(g, summary.toJson());
     if (!summary.rejected.empty()) {
       for (const auto& [id, reason] : summary.rejected) printError(fmt::format("block {}: archive skipped: {}", id, reason));

@@ -225,15 +225,45 @@ Result<std::vector<std::optional<Json>>> archiveMaterializations(const BlockArch
 
 // ---- reading a stream ----
 
-ArchiveReader::ArchiveReader(std::string_view text, std::string name) : text_(text), name_(std::move(name)) {
-  if (text_.substr(0, 3) == "\xEF\xBB\xBF") pos_ = 3;  // a UTF-8 byte order mark
-}
+namespace {
+constexpr std::size_t kReadSize = 256 * 1024;
+}  // namespace
+
+ArchiveReader::ArchiveReader(std::string_view text, std::string name)
+    : text_(text), name_(std::move(name)), ended_(true) {}
+
+ArchiveReader::ArchiveReader(ReadFn read, std::string name) : name_(std::move(name)), read_(std::move(read)) {}
 
 Status ArchiveReader::fail(std::size_t line, const std::string& message) const {
   return Status::invalid(fmt::format("{}: line {}: {}", name_, line, message));
 }
 
+Result<bool> ArchiveReader::fill() {
+  if (ended_) return false;
+  // Only appends: positions into buf_ stay valid while a value is scanned.
+  const std::size_t old = buf_.size();
+  buf_.resize(old + kReadSize);
+  auto n = read_(buf_.data() + old, kReadSize);
+  if (!n) {
+    buf_.resize(old);
+    text_ = buf_;
+    return n.status();
+  }
+  buf_.resize(old + *n);
+  text_ = buf_;
+  if (*n == 0) ended_ = true;
+  return *n > 0;
+}
+
 Result<std::optional<BlockArchive>> ArchiveReader::next() {
+  if (!started_) {
+    started_ = true;
+    while (text_.size() < 3) {
+      OPTDB_ASSIGN(bool more, fill());
+      if (!more) break;
+    }
+    if (text_.substr(0, 3) == "\xEF\xBB\xBF") pos_ = 3;  // a UTF-8 byte order mark
+  }
   for (;;) {
     if (array_) {
       if (arrayIndex_ < array_->size()) {
@@ -244,7 +274,24 @@ Result<std::optional<BlockArchive>> ArchiveReader::next() {
       }
       array_.reset();
     }
-    while (pos_ < text_.size()) {
+    // Drop what was consumed (memory holds one value and a read's worth), by
+    // runs of half a read at least so that moving the rest stays cheap.
+    if (read_ && pos_ > 0 && (pos_ >= kReadSize / 2 || pos_ == buf_.size())) {
+      buf_.erase(0, pos_);
+      pos_ = 0;
+      text_ = buf_;
+    }
+    for (;;) {
+      if (pos_ >= text_.size()) {
+        if (read_) {  // all whitespace so far
+          buf_.clear();
+          pos_ = 0;
+          text_ = buf_;
+        }
+        OPTDB_ASSIGN(bool more, fill());
+        if (!more) break;
+        continue;
+      }
       char c = text_[pos_];
       if (c == '\n') ++line_;
       else if (c != ' ' && c != '\t' && c != '\r') break;
@@ -258,7 +305,11 @@ Result<std::optional<BlockArchive>> ArchiveReader::next() {
     int depth = 0;
     bool inString = false, escaped = false;
     std::size_t end = std::string_view::npos;
-    for (std::size_t i = pos_; i < text_.size(); ++i) {
+    for (std::size_t i = pos_;; ++i) {
+      if (i >= text_.size()) {
+        OPTDB_ASSIGN(bool more, fill());
+        if (!more) break;
+      }
       char c = text_[i];
       if (c == '\n') ++line_;
       if (inString) {
@@ -587,6 +638,149 @@ Result<RestoreSummary> restoreArchives(RawStorage& raw, const std::vector<Archiv
   return summary;
 }
 
+namespace {
+
+// One restore input over its two passes.
+class StreamInput {
+ public:
+  explicit StreamInput(const ArchiveStream& in) : in_(in) {}
+  StreamInput(const StreamInput&) = delete;
+  StreamInput& operator=(const StreamInput&) = delete;
+  StreamInput(StreamInput&& o) noexcept
+      : in_(o.in_), seekable_(o.seekable_), offset_(o.offset_), st_(o.st_), spool_(o.spool_) {
+    o.spool_ = -1;
+  }
+  ~StreamInput() {
+    if (spool_ >= 0) ::close(spool_);
+  }
+
+  // Before the first pass: where the input starts, or a spool for it.
+  Status open(const std::string& spoolDir) {
+    if (in_.fd < 0) return Status::ok();
+    if (::fstat(in_.fd, &st_) != 0) return Status::io(fmt::format("{}: {}", in_.name, std::strerror(errno)));
+    if (S_ISDIR(st_.st_mode)) return Status::invalid(fmt::format("{}: is a directory", in_.name));
+    if (S_ISREG(st_.st_mode)) {
+      offset_ = ::lseek(in_.fd, 0, SEEK_CUR);
+      seekable_ = offset_ >= 0;
+    }
+    if (seekable_) return Status::ok();
+    // Cannot be read twice: copy it while validating, into a file with no name.
+    std::string dir = spoolDir.empty() ? std::string("/tmp") : spoolDir;
+#ifdef O_TMPFILE
+    spool_ = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+#endif
+    if (spool_ < 0) {
+      std::string path = dir + "/optdb-restore.XXXXXX";
+      spool_ = ::mkostemp(path.data(), O_CLOEXEC);
+      if (spool_ >= 0) ::unlink(path.c_str());
+    }
+    if (spool_ < 0)
+      return Status::io(fmt::format("{}: cannot make a temporary file in {} to hold the input: {}", in_.name, dir,
+                                    std::strerror(errno)));
+    return Status::ok();
+  }
+
+  // The first pass reads the input (copying it into the spool); the second,
+  // the spool or the input again from where it started.
+  ArchiveReader reader(bool second) {
+    if (in_.fd < 0) return ArchiveReader(std::string_view(), in_.name);
+    int fd = second && spool_ >= 0 ? spool_ : in_.fd;
+    int tee = !second ? spool_ : -1;
+    std::string name = in_.name;
+    return ArchiveReader(
+        [fd, tee, name](char* buf, std::size_t size) -> Result<std::size_t> {
+          for (;;) {
+            ssize_t n = ::read(fd, buf, size);
+            if (n < 0) {
+              if (errno == EINTR) continue;
+              return Status::io(fmt::format("reading {}: {}", name, std::strerror(errno)));
+            }
+            for (ssize_t done = 0; tee >= 0 && done < n;) {
+              ssize_t w = ::write(tee, buf + done, static_cast<std::size_t>(n - done));
+              if (w < 0) {
+                if (errno == EINTR) continue;
+                return Status::io(fmt::format("{}: writing its temporary copy: {}", name, std::strerror(errno)));
+              }
+              done += w;
+            }
+            return static_cast<std::size_t>(n);
+          }
+        },
+        in_.name);
+  }
+
+  // Between the passes: back to the start, the input unchanged.
+  Status rewind() {
+    if (in_.fd < 0) return Status::ok();
+    if (spool_ >= 0) {
+      if (::lseek(spool_, 0, SEEK_SET) != 0)
+        return Status::io(fmt::format("{}: rewinding its temporary copy: {}", in_.name, std::strerror(errno)));
+      return Status::ok();
+    }
+    struct stat now;
+    if (::fstat(in_.fd, &now) != 0) return Status::io(fmt::format("{}: {}", in_.name, std::strerror(errno)));
+    if (now.st_size != st_.st_size || now.st_mtim.tv_sec != st_.st_mtim.tv_sec ||
+        now.st_mtim.tv_nsec != st_.st_mtim.tv_nsec)
+      return Status::io(fmt::format("{}: the file changed while it was being validated; nothing was written", in_.name));
+    if (::lseek(in_.fd, offset_, SEEK_SET) != offset_)
+      return Status::io(fmt::format("{}: cannot read it again: {}", in_.name, std::strerror(errno)));
+    return Status::ok();
+  }
+
+ private:
+  ArchiveStream in_;
+  bool seekable_ = false;
+  off_t offset_ = 0;
+  struct stat st_ {};
+  int spool_ = -1;
+};
+
+}  // namespace
+
+Result<RestoreSummary> restoreArchiveStreams(RawStorage& raw, const std::vector<ArchiveStream>& inputs,
+                                             double lockTimeout, const std::string& spoolDir) {
+  std::vector<StreamInput> streams;
+  streams.reserve(inputs.size());
+  for (const auto& in : inputs) {
+    streams.emplace_back(in);
+    OPTDB_TRY(streams.back().open(spoolDir));
+  }
+  // First pass: everything is validated before anything is written.
+  std::size_t count = 0;
+  for (auto& in : streams) {
+    ArchiveReader reader = in.reader(false);
+    for (;;) {
+      OPTDB_ASSIGN(auto a, reader.next());
+      if (!a) break;
+      OPTDB_TRY(archiveMaterializations(*a, reader.where()));
+      ++count;
+    }
+  }
+  RestoreSummary summary;
+  if (count == 0) return summary;  // nothing to write: not even the store directory
+  for (auto& in : streams) OPTDB_TRY(in.rewind());
+  // Second pass: the same archives again, applied one at a time.
+  std::set<BlockId> restored;
+  std::size_t applied = 0;
+  OPTDB_ASSIGN(auto storeLock, raw.lockStore(LockMode::Shared, lockTimeout));
+  for (auto& in : streams) {
+    ArchiveReader reader = in.reader(true);
+    for (;;) {
+      OPTDB_ASSIGN(auto a, reader.next());
+      if (!a) break;
+      ++applied;
+      OPTDB_ASSIGN(auto blockLock, raw.lockBlock(a->blockId, lockTimeout));
+      OPTDB_ASSIGN(auto conflict, applyArchive(raw, *a));
+      if (conflict) summary.rejected.emplace_back(a->blockId, *conflict);
+      else if (restored.insert(a->blockId).second) summary.restored.push_back(a->blockId);
+    }
+  }
+  if (applied != count)
+    return Status::io(fmt::format("the input changed while it was being restored: {} archives validated, {} read again",
+                                  count, applied));
+  return summary;
+}
+
 // ---- restore sources ----
 
 Result<std::vector<RestoreSource>> parseRestoreSources(const std::vector<std::string>& specs) {
@@ -612,26 +806,6 @@ Result<std::vector<RestoreSource>> parseRestoreSources(const std::vector<std::st
 }
 
 namespace {
-
-Result<std::string> readWholeFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::io(fmt::format("{}: {}", path, std::strerror(errno)));
-  std::string out;
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      return Status::io(fmt::format("{}: {}", path, std::strerror(err)));
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return out;
-}
 
 // Runs `/bin/sh -c COMMAND optdb-restore ID REV` with stdin from /dev/null and
 // stdout captured; its stderr passes through.
@@ -685,10 +859,28 @@ Result<std::vector<BlockArchive>> fetchFromSource(const RestoreSource& source, c
   std::vector<BlockArchive> out;
   switch (source.kind) {
     case RestoreSource::Kind::File: {
-      OPTDB_ASSIGN(auto text, readWholeFile(source.location));
-      OPTDB_ASSIGN(auto all, readArchives(text, source.location));
-      for (auto& a : all)
-        if (a.blockId == id) out.push_back(std::move(a));
+      // Read a line at a time: memory holds this block's archives, not the file.
+      int fd = ::open(source.location.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) return Status::io(fmt::format("{}: {}", source.location, std::strerror(errno)));
+      struct Closer {
+        int fd;
+        ~Closer() { ::close(fd); }
+      } closer{fd};
+      ArchiveReader reader(
+          [fd, &source](char* buf, std::size_t size) -> Result<std::size_t> {
+            for (;;) {
+              ssize_t n = ::read(fd, buf, size);
+              if (n >= 0) return static_cast<std::size_t>(n);
+              if (errno != EINTR) return Status::io(fmt::format("{}: {}", source.location, std::strerror(errno)));
+            }
+          },
+          source.location);
+      for (;;) {
+        OPTDB_ASSIGN(auto a, reader.next());
+        if (!a) break;
+        OPTDB_TRY(archiveMaterializations(*a, reader.where()));
+        if (a->blockId == id) out.push_back(std::move(*a));
+      }
       break;
     }
     case RestoreSource::Kind::Store: {

@@ -59,9 +59,18 @@ Result<std::vector<std::optional<Json>>> archiveMaterializations(const BlockArch
 // Reads archives one at a time from NDJSON (one archive a line), a single
 // JSON object, a JSON array of archives, or any sequence of these. Errors
 // name the input and the line: "backup.ndjson: line 3: range: …".
+//
+// Over a stream (the ReadFn constructor) the reader holds one top-level value
+// at a time: memory is bounded by the largest NDJSON line or object, not by
+// the input. A top-level JSON array is parsed whole (its archives are then
+// handed out one at a time): an input that is one big array is held in memory.
 class ArchiveReader {
  public:
+  // Fills `buf` with up to `size` bytes; 0 at the end of the input.
+  using ReadFn = std::function<Result<std::size_t>(char* buf, std::size_t size)>;
+
   ArchiveReader(std::string_view text, std::string name);
+  ArchiveReader(ReadFn read, std::string name);
   // The next archive; nullopt at the end of the input.
   Result<std::optional<BlockArchive>> next();
   // Where the archive last returned was read: "backup.ndjson: line 3".
@@ -69,11 +78,17 @@ class ArchiveReader {
 
  private:
   Status fail(std::size_t line, const std::string& message) const;
+  // Appends the next bytes of a stream to buf_; false at its end (or for a text).
+  Result<bool> fill();
 
-  std::string_view text_;
+  std::string_view text_;  // the text, or buf_ over a stream
   std::string name_;
   std::size_t pos_ = 0;
   std::size_t line_ = 1;
+  ReadFn read_;      // empty for a text
+  std::string buf_;  // over a stream: the bytes read and not yet consumed, from pos_
+  bool ended_ = false;
+  bool started_ = false;
   // The elements of a top-level array being read.
   std::optional<Json> array_;
   std::size_t arrayIndex_ = 0;
@@ -128,6 +143,22 @@ struct RestoreSummary {
 // the store is skipped whole and listed in `rejected`. Idempotent.
 Result<RestoreSummary> restoreArchives(RawStorage& raw, const std::vector<ArchiveInput>& inputs,
                                        double lockTimeout);
+
+// A restore input read as a stream, from its descriptor's current offset.
+struct ArchiveStream {
+  std::string name;  // "stdin" or the file name, for messages
+  int fd = -1;       // not closed here; -1: an empty input
+};
+
+// restoreArchives in bounded memory (the largest archive; a JSON array input
+// is held whole): a first pass reads and validates every input completely
+// (InvalidInput, nothing written), a second pass reads them again and applies
+// them archive by archive. An input that cannot be read twice (not a regular
+// file: a pipe, a terminal) is copied during the first pass into an unnamed
+// temporary file in `spoolDir` and read back from it. A regular file that
+// changes between the passes is an error before anything is written.
+Result<RestoreSummary> restoreArchiveStreams(RawStorage& raw, const std::vector<ArchiveStream>& inputs,
+                                             double lockTimeout, const std::string& spoolDir);
 
 // Applies one validated archive. The caller holds the block's lock. Returns
 // the reason when the archive conflicts with the store (nothing written).

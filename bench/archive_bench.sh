@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Issue 5's figures: archive/restore throughput next to a floor measured in the
+# same run, and the peak memory of both, on a wide store and on one long history.
+# Not run by ctest.
+#
+#   bash bench/archive_bench.sh [BUILD_DIR]    (default: build; needs optdb and json_floor built)
+#
+# 1. Generates an NDJSON archive stream (python3): BLOCKS blocks (default 2000)
+#    of REVS revisions each (default 275), blocks of ~3 KB, each revision an
+#    update of a few hundred bytes, the lowest revision carrying `block`: >= 200 MB.
+# 2. Times `optdb --no-sync restore` of it into an empty store, `optdb archive
+#    --all -o FILE` of that store, and json_floor (nlohmann parse + dump, the
+#    floor) on the same bytes; prints MB/s (input MB / wall seconds) and the
+#    ratio of each to the floor.
+# 3. Peak RSS (/usr/bin/time -v) of restore and archive --all on that store, and
+#    on one block of LONG revisions (default 200000): restored from a generated
+#    archive chunked by 1000, then `archive BLOCK --chunk 1000`.
+# Scratch data lives in a temporary directory ($TMPDIR, else /tmp) removed at the end.
+set -euo pipefail
+
+BUILD=${1:-build}
+OPTDB=$BUILD/apps/optdb
+FLOOR=$BUILD/bench/json_floor
+BLOCKS=${BLOCKS:-2000}
+REVS=${REVS:-275}
+LONG=${LONG:-200000}
+CHUNK=1000
+for exe in "$OPTDB" "$FLOOR"; do
+  [[ -x $exe ]] || { echo "archive_bench: $exe is missing: build $BUILD first" >&2; exit 2; }
+done
+if [[ ! -x /usr/bin/time ]]; then
+  echo "archive_bench: /usr/bin/time is missing: apt-get install -y time" >&2
+  exit 2
+fi
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/optdb-archive-bench.XXXXXX")
+trap 'rm -rf -- "$WORK"' EXIT
+trap 'exit 130' INT TERM
+
+gen() { # gen wide BLOCKS REVS | gen long REVS CHUNK: NDJSON on stdout
+  python3 - "$@" <<'PY'
+import sys, random
+kind = sys.argv[1]
+out = sys.stdout
+rnd = random.Random(5)
+words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda omicron sigma omega".split()
+def item(i, r):
+    text = " ".join(rnd.choice(words) for _ in range(30))
+    return ('{"sku":"SKU-%06d","qty":%d,"price":%d.%02d,"rev":%d,"tags":["%s","%s"],"note":"%s"}'
+            % (i, r % 97, r % 1000, r % 100, r, rnd.choice(words), rnd.choice(words), text))
+def block(bid, nitems):
+    items = ",".join(item(i, 0) for i in range(nitems))
+    return ('{"header":{"id":"%s","type":"order","collectionId":"orders"},"items":[%s],"n":0,"owner":"user-%s"}'
+            % (bid, items, bid))
+if kind == "wide":
+    blocks, revs = int(sys.argv[2]), int(sys.argv[3])
+    nitems = 8
+    for b in range(blocks):
+        bid = "blk%05d" % b
+        parts = []
+        for r in range(1, revs + 1):
+            if r == 1:  # the insert, and the block it makes
+                b0 = block(bid, nitems)
+                parts.append('"1":{"trx":{"trxId":"%s-t1","rev":1,"transform":{"insert":%s}},"block":%s}'
+                             % (bid, b0, b0))
+            else:
+                parts.append('"%d":{"trx":{"trxId":"%s-t%d","rev":%d,"transform":{"updates":[["items",%d,1,[%s]],["n",0,0,%d]]}}}'
+                             % (r, bid, r, r, r % nitems, item(r % nitems, r), r))
+        out.write('{"blockId":"%s","revisions":{%s},"range":[1]}\n' % (bid, ",".join(parts)))
+else:
+    revs, chunk = int(sys.argv[2]), int(sys.argv[3])
+    bid, nitems = "long", 4
+    short = lambda i, r: '{"sku":"SKU-%06d","rev":%d}' % (i, r)
+    st = [short(i, 0) for i in range(nitems)]
+    hdr = '{"header":{"id":"long","type":"order","collectionId":"orders"},"items":[%s],"n":%d}'
+    for start in range(1, revs + 1, chunk):
+        end = min(start + chunk, revs + 1)
+        parts = []
+        for r in range(start, end):
+            if r == 1:
+                tf = '{"insert":%s}' % (hdr % (",".join(st), 0))
+            else:
+                st[r % nitems] = short(r % nitems, r)
+                tf = '{"updates":[["items",%d,1,[%s]],["n",0,0,%d]]}' % (r % nitems, st[r % nitems], r)
+            p = '"%d":{"trx":{"trxId":"long-t%d","rev":%d,"transform":%s}' % (r, r, r, tf)
+            if r == start:
+                p += ',"block":%s' % (hdr % (",".join(st), 0 if r == 1 else r))
+            parts.append(p + "}")
+        rng = "[%d]" % start if end > revs else "[%d,%d]" % (start, end)
+        out.write('{"blockId":"long","revisions":{%s},"range":%s}\n' % (",".join(parts), rng))
+PY
+}
+
+# timed NAME COMMAND...: runs it under /usr/bin/time -v; sets SECS and RSS_MB.
+timed() {
+  local name=$1
+  shift
+  /usr/bin/time -v -o "$WORK/$name.time" "$@"
+  SECS=$(awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s}' "$WORK/$name.time")
+  RSS_MB=$(awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2 / 1024}' "$WORK/$name.time")
+}
+mb() { awk -v b="$(stat -c %s "$1")" 'BEGIN {printf "%.1f", b / 1048576}'; }
+rate() { awk -v m="$1" -v s="$2" 'BEGIN {printf "%.1f", (s > 0 ? m / s : 0)}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}'; }
+
+echo "archive_bench: generating $BLOCKS blocks x $REVS revisions ..." >&2
+gen wide "$BLOCKS" "$REVS" >"$WORK/wide.ndjson"
+WIDE_MB=$(mb "$WORK/wide.ndjson")
+echo "archive_bench: generating one block of $LONG revisions, chunks of $CHUNK ..." >&2
+gen long "$LONG" "$CHUNK" >"$WORK/long.ndjson"
+LONG_MB=$(mb "$WORK/long.ndjson")
+
+echo "archive_bench: json_floor ..." >&2
+cat "$WORK/wide.ndjson" >/dev/null  # the same page cache for everyone
+timed floor "$FLOOR" <"$WORK/wide.ndjson" >/dev/null 2>"$WORK/floor.err"
+FLOOR_S=$SECS FLOOR_RSS=$RSS_MB
+
+echo "archive_bench: restore (wide: file on stdin, then a pipe) ..." >&2
+timed restore_wide sh -c '"$1" --no-sync --store "$2" restore <"$3" >/dev/null' sh "$OPTDB" "$WORK/wide" "$WORK/wide.ndjson"
+# sh's own RSS is tiny: the peak is optdb's (time -v reports the largest descendant)
+RESTORE_S=$SECS RESTORE_RSS=$RSS_MB
+# the same input as a pipe, so that stdin is spooled: the bounded-memory path
+timed restore_wide_pipe sh -c 'cat "$3" | "$1" --no-sync --store "$2" restore >/dev/null' sh "$OPTDB" "$WORK/wide-pipe" "$WORK/wide.ndjson"
+RESTORE_PIPE_S=$SECS RESTORE_PIPE_RSS=$RSS_MB
+rm -rf -- "$WORK/wide-pipe"
+
+echo "archive_bench: archive --all (wide) ..." >&2
+timed archive_wide "$OPTDB" --no-sync --store "$WORK/wide" archive --all -o "$WORK/wide-out.ndjson"
+ARCHIVE_S=$SECS ARCHIVE_RSS=$RSS_MB
+OUT_MB=$(mb "$WORK/wide-out.ndjson")
+
+echo "archive_bench: restore and archive --chunk $CHUNK (one block, $LONG revisions) ..." >&2
+timed restore_long "$OPTDB" --no-sync --store "$WORK/long" restore "$WORK/long.ndjson" >/dev/null
+LRESTORE_S=$SECS LRESTORE_RSS=$RSS_MB
+timed archive_long "$OPTDB" --no-sync --store "$WORK/long" archive long --chunk "$CHUNK" -o "$WORK/long-out.ndjson"
+LARCHIVE_S=$SECS LARCHIVE_RSS=$RSS_MB
+LOUT_MB=$(mb "$WORK/long-out.ndjson")
+LOUT_LINES=$(wc -l <"$WORK/long-out.ndjson")
+
+FLOOR_R=$(rate "$WIDE_MB" "$FLOOR_S")
+R_R=$(rate "$WIDE_MB" "$RESTORE_S")
+RP_R=$(rate "$WIDE_MB" "$RESTORE_PIPE_S")
+A_R=$(rate "$OUT_MB" "$ARCHIVE_S")
+echo
+echo "archive/restore, $(nproc) cores; wide: $BLOCKS blocks x $REVS revisions = $WIDE_MB MB NDJSON (archive --all wrote $OUT_MB MB);"
+echo "long: 1 block x $LONG revisions = $LONG_MB MB in chunks of $CHUNK (archive --chunk $CHUNK wrote $LOUT_MB MB, $LOUT_LINES archives)"
+printf '%-44s %9s %9s %10s %12s\n' case seconds MB/s "x floor" "peak RSS MB"
+printf '%-44s %9s %9s %10s %12s\n' "json_floor (parse+dump, nlohmann)" "$FLOOR_S" "$FLOOR_R" "1.00" "$FLOOR_RSS"
+printf '%-44s %9s %9s %10s %12s\n' "restore wide (file on stdin)" "$RESTORE_S" "$R_R" "$(ratio "$R_R" "$FLOOR_R")" "$RESTORE_RSS"
+printf '%-44s %9s %9s %10s %12s\n' "restore wide (pipe on stdin, spooled)" "$RESTORE_PIPE_S" "$RP_R" "$(ratio "$RP_R" "$FLOOR_R")" "$RESTORE_PIPE_RSS"
+printf '%-44s %9s %9s %10s %12s\n' "archive --all wide (-o FILE)" "$ARCHIVE_S" "$A_R" "$(ratio "$A_R" "$FLOOR_R")" "$ARCHIVE_RSS"
+printf '%-44s %9s %9s %10s %12s\n' "restore long ($LONG revs, chunks of $CHUNK)" "$LRESTORE_S" "$(rate "$LONG_MB" "$LRESTORE_S")" "-" "$LRESTORE_RSS"
+printf '%-44s %9s %9s %10s %12s\n' "archive long --chunk $CHUNK" "$LARCHIVE_S" "$(rate "$LOUT_MB" "$LARCHIVE_S")" "-" "$LARCHIVE_RSS"

@@ -1,0 +1,231 @@
+// Reading archives as a stream (issue 5): the reader over a stream finds what
+// it finds over the whole text (errors and their lines too), whatever the
+// pieces the bytes come in; its memory is bounded by one line, not the input;
+// restore from descriptors validates everything first (a pipe spooled to a
+// temporary file, a file read twice from where it started) and leaves no
+// temporary file behind.
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <regex>
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+#include "optdb/archive.hpp"
+#include "optdb/storage_repo.hpp"
+
+using namespace optdb;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path scratch() {
+  if (!std::getenv("TMPDIR") && ::access("/dev/shm", W_OK) == 0 && fs::is_directory("/dev/shm")) return "/dev/shm";
+  return fs::temp_directory_path();
+}
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    static int counter = 0;
+    path = scratch() / ("optdb-archive-stream-test-" + std::to_string(::getpid()) + "-" + std::to_string(++counter));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
+
+const char* kGood =
+    R"({"blockId":"b1","revisions":{"3":{"trx":{"trxId":"t3","rev":3,"transform":{"insert":{"header":{"id":"b1","type":"t","collectionId":"c"},"v":1}}},"block":{"header":{"id":"b1","type":"t","collectionId":"c"},"v":1}},"5":{"trx":{"trxId":"t5","rev":5,"transform":{"updates":[["v",0,0,2]]}}}},"range":[3],"pending":{"p1":{"trxId":"p1","transforms":{"updates":{"b1":[["v",0,0,9]],"b9":[["v",0,0,9]]}}}}})";
+
+// kGood for block `id`.
+std::string good(const std::string& id) { return std::regex_replace(std::string(kGood), std::regex("\"b1\""), "\"" + id + "\""); }
+
+// The bytes of `text`, handed out in random pieces of 1 to `most` bytes.
+ArchiveReader::ReadFn pieces(std::string text, std::size_t most, unsigned seed) {
+  auto state = std::make_shared<std::pair<std::string, std::size_t>>(std::move(text), 0);
+  auto rng = std::make_shared<std::mt19937>(seed);
+  return [state, rng, most](char* buf, std::size_t size) -> Result<std::size_t> {
+    auto& [t, pos] = *state;
+    std::size_t n = std::min({size, t.size() - pos, std::size_t(1 + (*rng)() % most)});
+    std::memcpy(buf, t.data() + pos, n);
+    pos += n;
+    return n;
+  };
+}
+
+// Every archive id (or the error) a reader gives.
+std::string readAll(ArchiveReader reader) {
+  std::string out;
+  for (;;) {
+    auto a = reader.next();
+    if (!a) return out + "error: " + a.status().message();
+    if (!*a) return out;
+    out += (*a)->blockId + "@" + reader.where() + ";";
+  }
+}
+
+long peakRssKb() {
+  struct rusage ru;
+  ::getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss;
+}
+
+void writeFile(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+StoreOptions fast() {
+  StoreOptions o;
+  o.sync = false;
+  o.lockTimeout = 5;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("archive stream: the reader over a stream gives what it gives over the text, in any pieces") {
+  std::string one = good("b1"), two = good("b2");
+  std::string pretty = toJson(Json::parse(one), true);
+  std::vector<std::string> inputs = {
+      one + "\n" + two + "\n",
+      one,
+      "\xEF\xBB\xBF" + one + "\r\n" + two,
+      "\n  " + pretty + "\n",
+      "[" + one + ",\n" + two + "]\n",
+      pretty + "\n" + "[" + one + "]" + "\r\n" + two + "\n\n",
+      " \n\n",
+      "",
+      one + "\n" + one.substr(0, one.size() / 2) + "\n",
+      one + "\n" + one.substr(0, 40) + "\n" + one + "\n",
+      one + "\n{\"blockId\":\"b1\",}\n",
+      "hello\n",
+      one + "}\n",
+      "[" + one + ",{}]",
+      two + "\n" + std::string(300000, ' ') + "\n" + one + "\n",  // a long run of blanks
+      std::string(5000, '\n') + one + "\n" + R"({"s":"\"}{[","blockId":1})" + "\n",
+  };
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    const auto& text = inputs[i];
+    std::string want = readAll(ArchiveReader(std::string_view(text), "in"));
+    for (std::size_t most : {1, 7, 4096, 1 << 20}) {
+      INFO("input " << i << ", pieces of at most " << most);
+      CHECK(readAll(ArchiveReader(pieces(text, most, unsigned(i)), "in")) == want);
+    }
+  }
+  // A read error ends the reading with that error.
+  ArchiveReader failing([](char*, std::size_t) -> Result<std::size_t> { return Status::io("disk on fire"); }, "in");
+  auto r = failing.next();
+  REQUIRE_FALSE(r.isOk());
+  CHECK(r.status().code() == Code::IoError);
+}
+
+TEST_CASE("archive stream: the reader's memory is bounded by a line, not by the input") {
+  // 64 MB of NDJSON, made as it is read: never whole in memory here either.
+  std::string line = good("b1") + "\n";
+  const std::size_t lines = (64u << 20) / line.size(), total = lines * line.size();
+  std::size_t produced = 0, linePos = 0;
+  ArchiveReader reader(
+      [&](char* buf, std::size_t size) -> Result<std::size_t> {
+        std::size_t n = 0;
+        while (n < size && produced < total) {
+          std::size_t k = std::min(size - n, line.size() - linePos);
+          std::memcpy(buf + n, line.data() + linePos, k);
+          n += k;
+          produced += k;
+          linePos = (linePos + k) % line.size();
+        }
+        return n;
+      },
+      "big");
+  const long before = peakRssKb();
+  std::size_t count = 0;
+  for (;;) {
+    auto a = reader.next();
+    INFO(a.status().message());
+    REQUIRE(a.isOk());
+    if (!*a) break;
+    ++count;
+  }
+  CHECK(count == lines);
+  INFO("peak RSS grew by " << (peakRssKb() - before) << " KB");
+  CHECK(peakRssKb() - before < 16 * 1024);
+}
+
+TEST_CASE("archive stream: restore from a pipe validates everything first and leaves no temporary file") {
+  TempDir dir;
+  const std::string spool = dir / "spool";
+  fs::create_directories(spool);
+  auto restoreFromPipe = [&](const std::string& store, const std::string& text) {
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    std::thread writer([&text, fd = fds[1]] {  // more than a pipe holds: written while read
+      std::size_t done = 0;
+      while (done < text.size()) {
+        ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+        if (n <= 0) break;
+        done += std::size_t(n);
+      }
+      ::close(fd);
+    });
+    auto repo = openStore(store, fast());
+    auto r = restoreArchiveStreams(repo->raw(), {{"stdin", fds[0]}}, 5, spool);
+    writer.join();
+    ::close(fds[0]);
+    return r;
+  };
+  // Many archives, the bad one last: nothing written, not even the store directory.
+  std::string text;
+  for (int i = 0; i < 2000; ++i) text += good("b" + std::to_string(i)) + "\n";
+  auto bad = restoreFromPipe(dir / "none", text + R"({"blockId":"x","revisions":{},"range":[0],})" + "\n");
+  REQUIRE_FALSE(bad.isOk());
+  CHECK(bad.status().code() == Code::InvalidInput);
+  CHECK_THAT(bad.status().message(), Catch::StartsWith("stdin: line 2001:"));
+  CHECK_FALSE(fs::exists(dir / "none"));
+  CHECK(fs::is_empty(spool));
+  // The same without it: all restored, read back from the spool.
+  auto ok = restoreFromPipe(dir / "store", text);
+  INFO(ok.status().message());
+  REQUIRE(ok.isOk());
+  CHECK(ok->restored.size() == 2000);
+  CHECK(ok->rejected.empty());
+  CHECK(fs::exists(dir / "store/b1999/meta.json"));
+  CHECK(fs::is_empty(spool));
+  // Twice changes nothing.
+  auto again = restoreFromPipe(dir / "store", text);
+  REQUIRE(again.isOk());
+  CHECK(again->restored.size() == 2000);
+}
+
+TEST_CASE("archive stream: restore reads a file twice from where its descriptor stood") {
+  TempDir dir;
+  std::string first = good("skipped") + "\n";
+  writeFile(dir / "in.ndjson", first + good("b1") + "\n" + good("b2") + "\n");
+  int fd = ::open((dir / "in.ndjson").c_str(), O_RDONLY);
+  REQUIRE(fd >= 0);
+  REQUIRE(::lseek(fd, off_t(first.size()), SEEK_SET) == off_t(first.size()));
+  auto repo = openStore(dir / "store", fast());
+  // An empty input (-1) beside it is no archive.
+  auto r = restoreArchiveStreams(repo->raw(), {{"in.ndjson", fd}, {"stdin", -1}}, 5, dir / "unused");
+  ::close(fd);
+  INFO(r.status().message());
+  REQUIRE(r.isOk());
+  CHECK(r->restored == std::vector<BlockId>{"b1", "b2"});
+  CHECK_FALSE(fs::exists(dir / "store/skipped"));
+  // Errors name the file and the line counted from where reading began.
+  writeFile(dir / "bad.ndjson", good("b3") + "\nhello\n");
+  int bfd = ::open((dir / "bad.ndjson").c_str(), O_RDONLY);
+  auto b = restoreArchiveStreams(repo->raw(), {{"bad.ndjson", bfd}}, 5, dir / "unused");
+  ::close(bfd);
+  REQUIRE_FALSE(b.isOk());
+  CHECK_THAT(b.status().message(), Catch::StartsWith("bad.ndjson: line 2:"));
+  CHECK_FALSE(fs::exists(dir / "store/b3"));
+}
