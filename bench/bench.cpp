@@ -270,6 +270,8 @@ int main(int argc, char** argv) {
       pendCommit(repo, fmt::format("w1-{}", i), t, static_cast<Rev>(i + 1));
     }
     double w1 = seconds(Clock::now() - s1) / n;
+    // fsync latency drifts over minutes: take the write floor again around W1 and use the mean.
+    double w1floor = sync ? (wfloor + writeFloor(root, 200)) / 2 : wfloor;
     double filesPer = double(st.env->filesCreated + st.env->filesAppended - created0) / n;
     double renamesPer = double(st.env->renames - renames0) / n;
     double fsyncsPer = double(st.env->fileSyncs + st.env->dirSyncs - fsync0) / n;
@@ -368,10 +370,11 @@ int main(int argc, char** argv) {
     rows.push_back({fmt::format("[{}] floor: read two small files", tag), fmt::format("{:.1f} us", rfloor * 1e6), "", ""});
     rows.push_back({fmt::format("[{}] floor: cat two files (process)", tag), fmt::format("{:.0f} us", catProc * 1e6), "", ""});
     rows.push_back({fmt::format("[{}] W1 pend+commit", tag),
-                    fmt::format("{:.0f} us = {:.2f}x ({:.1f} files x write floor); {:.1f}x read floor; {:.1f} fsyncs",
-                                w1 * 1e6, ratio(w1, filesWritten * wfloor), filesWritten, ratio(w1, rfloor), fsyncsPer),
+                    fmt::format("{:.0f} us = {:.2f}x ({:.1f} files x write floor {:.0f} us); {:.1f}x read floor; {:.1f} fsyncs",
+                                w1 * 1e6, ratio(w1, filesWritten * w1floor), filesWritten, w1floor * 1e6,
+                                ratio(w1, rfloor), fsyncsPer),
                     sync ? "<= 1.5x files x write floor" : "<= 10x read floor",
-                    verdict(sync ? ratio(w1, filesWritten * wfloor) <= 1.5 : ratio(w1, rfloor) <= 10)});
+                    verdict(sync ? ratio(w1, filesWritten * w1floor) <= 1.5 : ratio(w1, rfloor) <= 10)});
     rows.push_back({fmt::format("[{}] W2 insert one block", tag), fmt::format("{:.0f} us", w2 * 1e6), "", ""});
     rows.push_back({fmt::format("[{}] W3 get latest (in process)", tag),
                     fmt::format("{:.1f} us = {:.2f}x read floor", w3 * 1e6, ratio(w3, rfloor)), "<= 3x", verdict(ratio(w3, rfloor) <= 3)});
