@@ -573,6 +573,7 @@ Result<std::optional<std::string>> applyArchive(RawStorage& raw, const BlockArch
   const bool metaChanged = !meta || toJson(encodeMeta(m)) != toJson(encodeMeta(*meta));
   // Per revision, the order of a commit: transform, materialization, revision.
   bool newRevision = false;
+  std::vector<Rev> added;
   for (size_t i = 0; i < a.revisions.size(); ++i) {
     const auto& r = a.revisions[i];
     if (!steps[i].haveTransform) OPTDB_TRY(raw.saveCommitted(id, r.trx.trxId, r.transform));
@@ -582,11 +583,12 @@ Result<std::optional<std::string>> applyArchive(RawStorage& raw, const BlockArch
     }
     if (!steps[i].haveRevision) {
       OPTDB_TRY(raw.saveRevision(id, r.trx.rev, r.trx.trxId));
+      added.push_back(r.trx.rev);
       newRevision = true;
     }
   }
   // Revisions written below the tip too: the index is rebuilt for the new meta.json.
-  if (newRevision || metaChanged) OPTDB_TRY(raw.rebuildRevisionIndex(id, m));
+  if (newRevision || metaChanged) OPTDB_TRY(raw.addToRevisionIndex(id, meta, m, added));
   // A pending transaction the archive shows committed is committed now.
   std::set<TrxId> committedHere;
   for (const auto& r : a.revisions) {

@@ -298,6 +298,31 @@ Status FileRawStorage::rebuildRevisionIndex(const BlockId& id, const BlockMeta& 
   return writeAtomic(revsDir(id), kRevisionIndexFile, data);
 }
 
+Status FileRawStorage::addToRevisionIndex(const BlockId& id, const std::optional<BlockMeta>& before,
+                                          const BlockMeta& after, const std::vector<Rev>& added) {
+  std::unique_ptr<RevisionList> index;
+  if (before) {
+    OPTDB_ASSIGN(index, openIndex(id, *before));
+  }
+  if (!index) return rebuildRevisionIndex(id, after);
+  // Current for `before`: merge its records (one sequential read) with what was added.
+  OPTDB_ASSIGN(auto text, env_->readFile(indexPath(id)));
+  std::vector<Rev> revs;
+  revs.reserve(text.size() / kRecordSize + added.size());
+  for (std::size_t off = kRecordSize; off + kRecordSize <= text.size(); off += kRecordSize) {
+    auto r = parseRev(std::string_view(text).substr(off, kRecordSize - 1), "");
+    if (!r) return rebuildRevisionIndex(id, after);
+    revs.push_back(*r);
+  }
+  revs.insert(revs.end(), added.begin(), added.end());
+  std::sort(revs.begin(), revs.end());
+  revs.erase(std::unique(revs.begin(), revs.end()), revs.end());
+  std::string data = rangesStamp(after.ranges);
+  data.reserve(kRecordSize * (revs.size() + 1));
+  for (Rev r : revs) data += indexRecord(r);
+  return writeAtomic(revsDir(id), kRevisionIndexFile, data);
+}
+
 Result<std::optional<Transform>> FileRawStorage::readTransform(const BlockId& id, const std::string& dir,
                                                                const TrxId& trxId) {
   // Read straight away (no stat first): the encoded name, then a raw ':' name.

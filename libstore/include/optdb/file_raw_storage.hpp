@@ -22,6 +22,8 @@ class FileRawStorage : public RawStorage {
   Result<std::unique_ptr<RevisionList>> revisions(const BlockId& id, const BlockMeta& meta) override;
   Status indexRevision(const BlockId& id, const BlockMeta& before, const BlockMeta& after, Rev rev) override;
   Status rebuildRevisionIndex(const BlockId& id, const BlockMeta& meta) override;
+  Status addToRevisionIndex(const BlockId& id, const std::optional<BlockMeta>& before, const BlockMeta& after,
+                            const std::vector<Rev>& added) override;
   Result<std::optional<Transform>> getPending(const BlockId& id, const TrxId& trxId) override;
   Status savePending(const BlockId& id, const TrxId& trxId, const Transform& t) override;
   Status deletePending(const BlockId& id, const TrxId& trxId) override;

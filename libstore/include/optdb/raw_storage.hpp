@@ -58,6 +58,15 @@ class RawStorage {
     (void)meta;
     return Status::ok();
   }
+  // The same when the caller knows what it added: `added` revisions (their
+  // revs/ files written) to an index that was current for `before`. Cheaper
+  // than a rebuild for long histories restored in chunks.
+  virtual Status addToRevisionIndex(const BlockId& id, const std::optional<BlockMeta>& before,
+                                    const BlockMeta& after, const std::vector<Rev>& added) {
+    (void)before;
+    (void)added;
+    return rebuildRevisionIndex(id, after);
+  }
 
   virtual Result<std::optional<Transform>> getPending(const BlockId& id, const TrxId& trxId) = 0;
   virtual Status savePending(const BlockId& id, const TrxId& trxId, const Transform& t) = 0;
