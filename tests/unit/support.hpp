@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -42,6 +43,29 @@ class TempDir {
 
  private:
   std::string path_;
+};
+
+// A fresh directory on a RAM file system when there is one and $TMPDIR is not
+// set (file opens on this machine's disk are about 20x slower), else under the
+// system temporary directory; removed with everything in it when the object goes.
+struct ScratchDir {
+  std::filesystem::path path;
+  explicit ScratchDir(const std::string& tag) {
+    static int counter = 0;
+    std::filesystem::path base = std::filesystem::temp_directory_path();
+    if (!std::getenv("TMPDIR") && ::access("/dev/shm", W_OK) == 0 && std::filesystem::is_directory("/dev/shm"))
+      base = "/dev/shm";
+    path = base / ("optdb-" + tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(++counter));
+    std::filesystem::remove_all(path);
+    std::filesystem::create_directories(path);
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  std::string operator/(const std::string& name) const { return (path / name).string(); }
 };
 
 // The bytes of a file (empty when it cannot be read).

@@ -26,21 +26,8 @@ using optdb::test_support::fileBytes;
 namespace {
 
 // Scratch space: $TMPDIR when set, else a RAM file system when there is one (fast).
-fs::path scratch() {
-  if (!std::getenv("TMPDIR") && ::access("/dev/shm", W_OK) == 0 && fs::is_directory("/dev/shm")) return "/dev/shm";
-  return fs::temp_directory_path();
-}
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = scratch() / ("optdb-archive-test-" + std::to_string(::getpid()) + "-" + std::to_string(++counter));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
+struct TempDir : test_support::ScratchDir {
+  TempDir() : ScratchDir("archive-test") {}
 };
 
 StoreOptions fast() {

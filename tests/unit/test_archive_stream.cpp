@@ -19,6 +19,7 @@
 #include <catch2/catch.hpp>
 
 #include "optdb/archive.hpp"
+#include "support.hpp"
 #include "optdb/storage_repo.hpp"
 
 using namespace optdb;
@@ -26,21 +27,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path scratch() {
-  if (!std::getenv("TMPDIR") && ::access("/dev/shm", W_OK) == 0 && fs::is_directory("/dev/shm")) return "/dev/shm";
-  return fs::temp_directory_path();
-}
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = scratch() / ("optdb-archive-stream-test-" + std::to_string(::getpid()) + "-" + std::to_string(++counter));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
+struct TempDir : test_support::ScratchDir {
+  TempDir() : ScratchDir("archive-stream-test") {}
 };
 
 const char* kGood =
