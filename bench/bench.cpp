@@ -141,20 +141,37 @@ void pendCommit(StorageRepo& repo, const std::string& trx, Transforms t, Rev rev
   }
 }
 
-// The read floor: open, read and close two small files.
-double readFloor(const std::string& a, const std::string& b, int n) {
+// The read floor: open, read and close two small files, for each pair in turn.
+double readFloor(const std::vector<std::pair<std::string, std::string>>& pairs) {
   std::vector<double> t;
   char buf[65536];
-  for (int i = 0; i < n; ++i) {
+  for (const auto& [a, b] : pairs) {
     auto s = Clock::now();
-    for (const auto& p : {a, b}) {
-      int fd = ::open(p.c_str(), O_RDONLY);
+    for (const auto* p : {&a, &b}) {
+      int fd = ::open(p->c_str(), O_RDONLY);
       while (::read(fd, buf, sizeof buf) > 0) {
       }
       ::close(fd);
     }
     t.push_back(seconds(Clock::now() - s));
   }
+  return median(t);
+}
+
+// The plain-write floor: create a file, write 1 KB, close, rename; no fsync.
+double createFloor(const std::string& dir, int n) {
+  std::string data(1024, 'x');
+  std::vector<double> t;
+  for (int i = 0; i < n; ++i) {
+    std::string tmp = dir + "/.create.tmp", fin = dir + fmt::format("/create-{}.json", i);
+    auto s = Clock::now();
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (::write(fd, data.data(), data.size()) < 0) std::exit(1);
+    ::close(fd);
+    ::rename(tmp.c_str(), fin.c_str());
+    t.push_back(seconds(Clock::now() - s));
+  }
+  for (int i = 0; i < n; ++i) ::unlink((dir + fmt::format("/create-{}.json", i)).c_str());
   return median(t);
 }
 
@@ -262,16 +279,24 @@ int main(int argc, char** argv) {
       t.inserts.emplace_back("w1", blockJson("w1", 200));
       return t;
     }(), 1);
+    double cfloorBefore = sync ? 0 : createFloor(dir, 200);
     std::uint64_t created0 = st.env->filesCreated + st.env->filesAppended, renames0 = st.env->renames, fsync0 = st.env->fileSyncs + st.env->dirSyncs;
+    // Each pend+commit is timed; the figure is the median, as for the floors, and the
+    // mean (which carries the file system's occasional journal stalls) is shown beside it.
+    std::vector<double> t1;
     auto s1 = Clock::now();
     for (int i = 1; i <= n; ++i) {
       Transforms t;
       t.updates.emplace_back("w1", Json::array({Json::array({"entries", i % 200, 1, Json::array({fmt::format("update-{:06d}-pad", i)})})}));
+      auto s = Clock::now();
       pendCommit(repo, fmt::format("w1-{}", i), t, static_cast<Rev>(i + 1));
+      t1.push_back(seconds(Clock::now() - s));
     }
-    double w1 = seconds(Clock::now() - s1) / n;
-    // fsync latency drifts over minutes: take the write floor again around W1 and use the mean.
-    double w1floor = sync ? (wfloor + writeFloor(root, 200)) / 2 : wfloor;
+    double w1mean = seconds(Clock::now() - s1) / n;
+    double w1 = median(t1);
+    // Disk latency drifts over minutes: take the write floor again around W1 and use the mean.
+    // Without fsync the floor is a plain write: create, write 1 KB, close, rename.
+    double w1floor = sync ? (wfloor + writeFloor(root, 200)) / 2 : (cfloorBefore + createFloor(dir, 200)) / 2;
     double filesPer = double(st.env->filesCreated + st.env->filesAppended - created0) / n;
     double renamesPer = double(st.env->renames - renames0) / n;
     double fsyncsPer = double(st.env->fileSyncs + st.env->dirSyncs - fsync0) / n;
@@ -296,15 +321,26 @@ int main(int argc, char** argv) {
     }
     double w2 = seconds(Clock::now() - s2) / n;
 
-    // The read floor on the two files a get of a W2 block reads.
+    // W3 reads random blocks; its read floor reads the same two files (meta.json
+    // and the materialized tip) of the same blocks in the same order. The floor
+    // on one pair read over and over (every lookup cached) is reported beside it.
+    std::vector<int> picks(n);
+    std::uniform_int_distribution<int> pick(0, n - 1);
+    for (auto& k : picks) k = pick(rng);
+    auto filesOf = [&](int k) {
+      std::string b = dir + fmt::format("/w2-{:06d}", k);
+      return std::make_pair(b + "/meta.json", b + fmt::format("/blocks/w2t-{}.json", k));
+    };
+    std::vector<std::pair<std::string, std::string>> pickedFiles, hotFiles(2000, filesOf(0));
+    for (int k : picks) pickedFiles.push_back(filesOf(k));
+    double rfloor = readFloor(pickedFiles);
+    double hotFloor = readFloor(hotFiles);
     std::string b0 = dir + "/w2-000000";
-    double rfloor = readFloor(b0 + "/meta.json", b0 + "/blocks/w2t-0.json", 2000);
 
     // W3: get latest of random blocks, in process.
     std::vector<double> t3;
-    std::uniform_int_distribution<int> pick(0, n - 1);
-    for (int i = 0; i < n; ++i) {
-      std::string id = fmt::format("w2-{:06d}", pick(rng));
+    for (int k : picks) {
+      std::string id = fmt::format("w2-{:06d}", k);
       auto s = Clock::now();
       auto r = must(repo.get({id}), "get");
       t3.push_back(seconds(Clock::now() - s));
@@ -338,11 +374,11 @@ int main(int argc, char** argv) {
       t.inserts.emplace_back("w5", blockJson("w5", 200));
       PendRequest req{"w5-a", t, std::nullopt, Policy::Continue, 0};
       must(repo.pend(req), "pend");
-      must(repo.commit("w5-a", {"w5"}, 200000), "commit");
+      must(repo.commit("w5-a", {"w5"}, 1), "commit");
       Transforms u;
       u.updates.emplace_back("w5", Json::array({Json::array({"entries", 0, 1, Json::array({"x"})})}));
       must(repo.pend({"w5-b", u, std::nullopt, Policy::Continue, 0}), "pend");
-      must(repo.commit("w5-b", {"w5"}, 300000), "commit");
+      must(repo.commit("w5-b", {"w5"}, 100000), "commit");
     }
     auto timeAt = [&](Rev r) {
       std::vector<double> t;
@@ -354,7 +390,7 @@ int main(int argc, char** argv) {
       }
       return median(t);
     };
-    double w5far = timeAt(299999), w5near = timeAt(200001);
+    double w5far = timeAt(99999), w5near = timeAt(2);
 
     // Memory: peak RSS of W3 and W4 style reads in a fresh child, small and large.
     long rssW4 = childPeakRss([&] {
@@ -367,14 +403,23 @@ int main(int argc, char** argv) {
     });
 
     auto verdict = [](bool ok) { return ok ? std::string("met") : std::string("NOT met"); };
-    rows.push_back({fmt::format("[{}] floor: read two small files", tag), fmt::format("{:.1f} us", rfloor * 1e6), "", ""});
+    rows.push_back({fmt::format("[{}] floor: read two small files", tag),
+                    fmt::format("{:.1f} us (W3's blocks); {:.1f} us (one pair, hot)", rfloor * 1e6, hotFloor * 1e6), "", ""});
+    if (!sync)
+      rows.push_back({fmt::format("[{}] floor: plain write (create+1 KB+rename)", tag),
+                      fmt::format("{:.1f} us = {:.1f}x read floor", w1floor * 1e6, ratio(w1floor, rfloor)), "", ""});
     rows.push_back({fmt::format("[{}] floor: cat two files (process)", tag), fmt::format("{:.0f} us", catProc * 1e6), "", ""});
-    rows.push_back({fmt::format("[{}] W1 pend+commit", tag),
-                    fmt::format("{:.0f} us = {:.2f}x ({:.1f} files x write floor {:.0f} us); {:.1f}x read floor; {:.1f} fsyncs",
-                                w1 * 1e6, ratio(w1, filesWritten * w1floor), filesWritten, w1floor * 1e6,
-                                ratio(w1, rfloor), fsyncsPer),
-                    sync ? "<= 1.5x files x write floor" : "<= 10x read floor",
-                    verdict(sync ? ratio(w1, filesWritten * w1floor) <= 1.5 : ratio(w1, rfloor) <= 10)});
+    if (sync)
+      rows.push_back({fmt::format("[{}] W1 pend+commit", tag),
+                      fmt::format("{:.0f} us (mean {:.0f}) = {:.2f}x ({:.1f} files x durable-write floor {:.0f} us); {:.1f} fsyncs",
+                                  w1 * 1e6, w1mean * 1e6, ratio(w1, filesWritten * w1floor), filesWritten, w1floor * 1e6,
+                                  fsyncsPer),
+                      "<= 1.5x files x write floor", verdict(ratio(w1, filesWritten * w1floor) <= 1.5)});
+    else
+      rows.push_back({fmt::format("[{}] W1 pend+commit", tag),
+                      fmt::format("{:.0f} us (mean {:.0f}) = {:.1f}x read floor; {:.2f}x ({:.1f} files x plain-write floor)",
+                                  w1 * 1e6, w1mean * 1e6, ratio(w1, rfloor), ratio(w1, filesWritten * w1floor), filesWritten),
+                      "<= 10x read floor", verdict(ratio(w1, rfloor) <= 10)});
     rows.push_back({fmt::format("[{}] W2 insert one block", tag), fmt::format("{:.0f} us", w2 * 1e6), "", ""});
     rows.push_back({fmt::format("[{}] W3 get latest (in process)", tag),
                     fmt::format("{:.1f} us = {:.2f}x read floor", w3 * 1e6, ratio(w3, rfloor)), "<= 3x", verdict(ratio(w3, rfloor) <= 3)});
@@ -384,7 +429,7 @@ int main(int argc, char** argv) {
     rows.push_back({fmt::format("[{}] W4 historical get", tag),
                     fmt::format("{:.1f} us = {:.2f}x W3; max replay {}", w4 * 1e6, ratio(w4, w3), maxReplay),
                     "<= 8x W3, replay <= 32", verdict(ratio(w4, w3) <= 8 && maxReplay <= 32)});
-    rows.push_back({fmt::format("[{}] W5 sparse: rev 299999 vs 200001", tag),
+    rows.push_back({fmt::format("[{}] W5 sparse: rev 99999 vs 2", tag),
                     fmt::format("{:.1f} us vs {:.1f} us = {:.2f}x", w5far * 1e6, w5near * 1e6, ratio(w5far, w5near)),
                     "<= 1.5x", verdict(ratio(w5far, w5near) <= 1.5)});
     rows.push_back({fmt::format("[{}] W6 bytes per revision", tag),
