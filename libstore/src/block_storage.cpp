@@ -130,9 +130,12 @@ Status BlockStorage::writeCommit(const TrxId& trxId, Rev rev, const std::optiona
     after.ranges.push_back({rev, std::nullopt});
     after.ranges = normalizeRanges(std::move(after.ranges));
   }
+  // A deleted block has no materialization; one left by an attempt that never
+  // reached its revision file must not be taken for this commit's.
   if (block) OPTDB_TRY(raw_.saveMaterialized(id_, trxId, *block));
-  OPTDB_TRY(raw_.saveRevision(id_, rev, trxId));
+  else OPTDB_TRY(raw_.deleteMaterialized(id_, trxId));
   OPTDB_TRY(raw_.indexRevision(id_, meta, after, rev));
+  OPTDB_TRY(raw_.saveRevision(id_, rev, trxId));
   OPTDB_TRY(raw_.promotePending(id_, trxId));
   OPTDB_TRY(raw_.saveMeta(id_, after));
   if (meta.latest && meta.latest->rev < rev) OPTDB_TRY(pruneMaterialization(*meta.latest, after));
@@ -194,6 +197,57 @@ Status BlockStorage::completeCommit(const TrxId& trxId, Rev rev) {
     }
     OPTDB_TRY(raw_.saveMeta(id_, *meta));
     if (old && old->rev < rev) OPTDB_TRY(pruneMaterialization(*old, *meta));
+  }
+  return Status::ok();
+}
+
+Result<std::vector<TrxRev>> BlockStorage::interruptedCommits() {
+  std::vector<TrxRev> out;
+  OPTDB_ASSIGN(auto meta, raw_.getMeta(id_));
+  if (!meta) return out;
+  OPTDB_ASSIGN(auto revs, raw_.revisions(id_, *meta));
+  std::size_t i = 0;
+  if (meta->latest) {
+    OPTDB_ASSIGN(i, revs->upperBound(meta->latest->rev));
+  }
+  for (; i < revs->size(); ++i) {
+    OPTDB_ASSIGN(const Rev r, revs->at(i));
+    OPTDB_ASSIGN(auto trxId, raw_.getRevision(id_, r));
+    if (!trxId) continue;
+    OPTDB_ASSIGN(auto pending, raw_.getPending(id_, *trxId));
+    bool known = pending.has_value();
+    if (!known) {
+      OPTDB_ASSIGN(auto committed, raw_.getCommitted(id_, *trxId));
+      known = committed.has_value();
+    }
+    if (known) out.push_back({*trxId, r});
+  }
+  return out;
+}
+
+Status BlockStorage::finishInterruptedCommits() {
+  OPTDB_ASSIGN(auto meta, raw_.getMeta(id_));
+  if (!meta) return Status::ok();
+  OPTDB_ASSIGN(auto revs, raw_.revisions(id_, *meta));
+  if (revs->size() == 0) return Status::ok();
+  OPTDB_ASSIGN(const Rev last, revs->at(revs->size() - 1));
+  if (meta->latest && last <= meta->latest->rev) return Status::ok();  // the common case: nothing above latest
+  std::size_t above = revs->size();
+  if (meta->latest) {
+    OPTDB_ASSIGN(const std::size_t first, revs->upperBound(meta->latest->rev));
+    above -= first;
+  }
+  OPTDB_ASSIGN(auto interrupted, interruptedCommits());
+  for (const auto& c : interrupted) {
+    Status s = completeCommit(c.trxId, c.rev);
+    if (!s) return Status(s.code() == Code::NotFound ? Code::Integrity : s.code(),
+                          fmt::format("interrupted commit {}: {}", c.trxId, s.message()));
+  }
+  // Records of commits that never reached their revision file would shift the
+  // checkpoint ordinals once the index is rebuilt; drop them now.
+  if (interrupted.size() != above) {
+    OPTDB_ASSIGN(meta, raw_.getMeta(id_));
+    OPTDB_TRY(raw_.rebuildRevisionIndex(id_, *meta));
   }
   return Status::ok();
 }

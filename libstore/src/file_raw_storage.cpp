@@ -281,8 +281,12 @@ Status FileRawStorage::indexRevision(const BlockId& id, const BlockMeta& before,
       return s ? c : s;
     }
   }
-  // Stale, torn or missing: rebuild it from the directory, which already holds rev.
+  // Stale, torn or missing: rebuild it from the directory, plus rev, whose file comes next.
   OPTDB_ASSIGN(auto revs, listRevisions(id));
+  if (std::find(revs.begin(), revs.end(), rev) == revs.end()) {
+    revs.push_back(rev);
+    std::sort(revs.begin(), revs.end());
+  }
   std::string data = rangesStamp(after.ranges);
   data.reserve(kRecordSize * (revs.size() + 1));
   for (Rev r : revs) data += indexRecord(r);

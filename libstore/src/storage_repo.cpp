@@ -119,6 +119,25 @@ Result<StorageRepo::Locks> StorageRepo::lockForWrite(std::vector<BlockId> blockI
   return locks;
 }
 
+Status StorageRepo::refuseInterrupted(const TrxId& trxId, const std::vector<BlockId>& blockIds, bool onlyIfPending) {
+  auto refuse = [&] {
+    return Status::integrity(fmt::format("transaction {} has an interrupted commit; run optdb repair first", trxId));
+  };
+  OPTDB_ASSIGN(auto intents, raw_->listIntents());
+  for (const auto& i : intents)
+    if (i.trxId == trxId) return refuse();
+  for (const auto& id : blockIds) {
+    if (onlyIfPending) {
+      OPTDB_ASSIGN(auto pending, raw_->getPending(id, trxId));
+      if (!pending) continue;  // nothing of trxId here for a commit to be under way with
+    }
+    OPTDB_ASSIGN(auto interrupted, blockStorage(id).interruptedCommits());
+    for (const auto& c : interrupted)
+      if (c.trxId == trxId) return refuse();
+  }
+  return Status::ok();
+}
+
 // ---- get ----
 
 Result<GetResult> StorageRepo::get(const std::vector<BlockId>& blockIds, const GetContext& context) {
@@ -145,6 +164,8 @@ Result<GetResult> StorageRepo::get(const std::vector<BlockId>& blockIds, const G
         OPTDB_ASSIGN(auto intents, raw_->listIntents());
         if (std::any_of(intents.begin(), intents.end(), [&](const CommitIntent& i) { return i.trxId == c.trxId; }))
           continue;
+        OPTDB_ASSIGN(auto interrupted, bs.interruptedCommits());
+        if (!interrupted.empty()) break;  // nothing is built on an unfinished commit
         OPTDB_ASSIGN(auto r, commitLocked(c.trxId, {id}, c.rev));
         (void)r;  // stale means another writer got there first: nothing to catch up
         OPTDB_ASSIGN(meta, raw_->getMeta(id));
@@ -205,10 +226,7 @@ Result<std::optional<PendResult>> StorageRepo::pendOnce(const PendRequest& req, 
   // Re-pending a transaction whose commit was interrupted would replace the
   // transform that commit's finished steps (its materializations) were
   // computed from; as for cancel, repair (or a retried commit) goes first.
-  OPTDB_ASSIGN(auto intents, raw_->listIntents());
-  for (const auto& i : intents)
-    if (i.trxId == req.trxId)
-      return Status::integrity(fmt::format("transaction {} has an interrupted commit; run optdb repair first", req.trxId));
+  OPTDB_TRY(refuseInterrupted(req.trxId, blockIds, /*onlyIfPending=*/true));
   PendResult result;
   result.blockIds = blockIds;
   std::vector<BlockId> staleCheck;
@@ -338,6 +356,8 @@ Result<CommitResult> StorageRepo::commit(const TrxId& trxId, const std::vector<B
   // The next commit that locks a block finishes any interrupted commit on it.
   OPTDB_TRY(recoverIntents(&ids));
   OPTDB_ASSIGN(auto locks, lockForWrite(ids));
+  // ... and any single-block commit interrupted on them (those record no intent).
+  for (const auto& id : ids) OPTDB_TRY(blockStorage(id).finishInterruptedCommits());
   return commitLocked(trxId, ids, rev);
 }
 
@@ -389,7 +409,9 @@ Result<CommitResult> StorageRepo::commitLocked(const TrxId& trxId, const std::ve
   }
   if (!notPending.empty())
     return Status::notFound(fmt::format("transaction {} is not pending on block(s) {}", trxId, joinIds(notPending)));
-  bool anyNew = std::any_of(plans.begin(), plans.end(), [](const Plan& p) { return !p.retry; });
+  // Only a commit on several blocks needs an intent to be finished on all of
+  // them; a single block's commit is found again from its revision index.
+  bool anyNew = ids.size() > 1 && std::any_of(plans.begin(), plans.end(), [](const Plan& p) { return !p.retry; });
   if (anyNew) OPTDB_TRY(raw_->saveIntent({trxId, rev, ids}));
   for (auto& p : plans) {
     BlockStorage bs = blockStorage(p.id);
@@ -407,10 +429,7 @@ Result<CancelResult> StorageRepo::cancel(const TrxId& trxId, const std::vector<B
   OPTDB_TRY(validateIds(blockIds));
   auto ids = distinct(blockIds);
   OPTDB_ASSIGN(auto locks, lockForWrite(ids));
-  OPTDB_ASSIGN(auto intents, raw_->listIntents());
-  for (const auto& i : intents)
-    if (i.trxId == trxId)
-      return Status::integrity(fmt::format("transaction {} has an interrupted commit; run optdb repair first", trxId));
+  OPTDB_TRY(refuseInterrupted(trxId, ids, /*onlyIfPending=*/false));
   CancelResult r;
   for (const auto& id : ids) {
     OPTDB_ASSIGN(auto pending, raw_->getPending(id, trxId));

@@ -1,8 +1,8 @@
 // Simulated power loss: no acknowledged commit is ever lost.
 //
 // MemEnv models durability (file data durable once fsynced, a directory
-// entry once its directory is fsynced). For each multi-block commit of a
-// scripted history, a crash is placed at every mutation step of that commit
+// entry once its directory is fsynced). For each commit of a scripted
+// history (on several blocks, and on one, which records no intent), a crash is placed at every mutation step of that commit
 // in turn (crashAfter(k)), power is cut (powerCut() drops all that was not
 // durable), the store is reopened as a fresh process would open it, repaired,
 // and then: every commit that had returned success is intact at its
@@ -68,10 +68,14 @@ std::vector<Step> history() {
   add("t5", 12, [](Transforms& t) {
     t.updates = {{"b0", append("t5")}, {"b1", append("t5")}, {"b2", append("t5")}, {"b3", append("t5")}};
   });
+  // Single-block commits, which record no intent: an update, an insert, a delete.
+  add("t6", 14, [](Transforms& t) { t.updates = {{"b3", append("t6")}}; });
+  add("t7", 15, [](Transforms& t) { t.inserts = {{"b4", block("b4", "t7")}}; });
+  add("t8", 17, [](Transforms& t) { t.deletes = {"b2"}; });
   return h;
 }
 
-const std::vector<BlockId> kBlocks = {"b0", "b1", "b2", "b3"};
+const std::vector<BlockId> kBlocks = {"b0", "b1", "b2", "b3", "b4"};
 
 // What each block must read at each revision once commits [0, n) are in.
 struct Expected {
@@ -296,14 +300,21 @@ TEST_CASE("a killed process, later work, then a power cut: acknowledged commits 
 TEST_CASE("a power cut during repair itself: the next repair finishes the job", "[powercut]") {
   const auto steps = history();
   std::size_t cases = 0;
-  // Interrupt the last multi-block commit right after its intent is durable,
-  // so that repair has the whole commit to finish on every block.
-  for (std::uint64_t commitCut : {8u, 14u, 20u}) {
+  // Interrupt a commit once it can no longer be rolled back, so that repair has
+  // the whole of it to finish: the last multi-block commit (t5) right after its
+  // intent is durable, the single-block update (t6) after its revision file is.
+  std::size_t multi = 0;
+  for (std::size_t i = 0; i < steps.size(); ++i)
+    if (steps[i].transforms.blockIds().size() > 1) multi = i;
+  const std::size_t single = multi + 1;
+  REQUIRE(steps.at(single).transforms.blockIds().size() == 1);
+  const std::vector<std::pair<std::size_t, std::uint64_t>> cuts{{multi, 8}, {multi, 14}, {multi, 20}, {single, 17}, {single, 20}};
+  for (const auto& [at, commitCut] : cuts) {
     for (std::uint64_t k = 0;; ++k) {
       Sim sim;
       Expected exp;
-      commitSteps(sim, exp, steps, steps.size() - 1);
-      const Step& last = steps.back();
+      commitSteps(sim, exp, steps, at);
+      const Step& last = steps[at];
       REQUIRE(sim.pend(last));
       sim.env->crashAfter(commitCut);
       REQUIRE_FALSE(sim.commit(last));
@@ -319,7 +330,8 @@ TEST_CASE("a power cut during repair itself: the next repair finishes the job", 
       auto report = sim.repair();
       INFO("remaining:\n" << describe(report.remaining));
       REQUIRE(report.remaining.empty());
-      if (allOrNothing(sim, last)) exp.apply(last);
+      REQUIRE(allOrNothing(sim, last));  // finished, whatever the power cut took from the first repair
+      exp.apply(last);
       verify(sim, exp);
       REQUIRE(sim.check().empty());
       if (repairDone) break;

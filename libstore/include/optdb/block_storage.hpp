@@ -46,11 +46,24 @@ class BlockStorage {
   // The commit's durable steps for this block, in SPEC §3 order: materialization,
   // revision, pending→committed, meta.json; then prunes the old tip. The caller
   // holds the block's lock and has computed `block` (the state after the commit).
+  // The revision index learns of `rev` before its revs/ file is written, so an
+  // index record above meta.json's latest marks a commit that may have been
+  // interrupted: that is how a single-block commit, which records no intent,
+  // is found again (interruptedCommits).
   Status writeCommit(const TrxId& trxId, Rev rev, const std::optional<Json>& block, BlockMeta meta);
 
   // Finishes an interrupted commit of trxId at rev from whatever steps were
   // done (the pending or committed transform must exist). Idempotent.
   Status completeCommit(const TrxId& trxId, Rev rev);
+
+  // Commits interrupted on this block after their revision file was written:
+  // revisions above meta.json's latest whose transaction is pending or
+  // committed here, ascending. One crashed before that point has left nothing
+  // but an unused materialization and index record; it never happened.
+  Result<std::vector<TrxRev>> interruptedCommits();
+  // Finishes each of them (the caller holds the block's lock), and drops
+  // index records left by commits that never happened.
+  Status finishInterruptedCommits();
 
   // Number of transforms a read at `rev` replays, for tests and benchmarks.
   std::size_t lastReplayCount() const { return lastReplay_; }

@@ -47,7 +47,7 @@ class RawStorage {
   // The same, from the revision index when it is current for `meta`; otherwise
   // from listRevisions. Never probes revision numbers one at a time.
   virtual Result<std::unique_ptr<RevisionList>> revisions(const BlockId& id, const BlockMeta& meta) = 0;
-  // Records `rev`, whose revs/ file is written, as the block's new highest
+  // Records `rev`, whose revs/ file is written next, as the block's new highest
   // revision; `before` and `after` are meta.json before and after the commit.
   virtual Status indexRevision(const BlockId& id, const BlockMeta& before, const BlockMeta& after, Rev rev) = 0;
   // Rebuilds the revision index from the revs/ files for `meta` (meta.json as

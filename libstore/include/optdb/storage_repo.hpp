@@ -1,6 +1,7 @@
 // The repository operations of SPEC §3 (get, pend, commit, cancel) over any
 // RawStorage: validation, cross-process locking, stale and pending checks,
-// and commits that survive a crash at any instant (intent, ordered writes).
+// and commits that survive a crash at any instant (ordered writes; an intent
+// for a commit on several blocks).
 #pragma once
 
 #include <memory>
@@ -102,6 +103,10 @@ class StorageRepo {
   using Locks = std::vector<std::unique_ptr<FileLock>>;
   // The store lock shared, then each block's lock in sorted id order.
   Result<Locks> lockForWrite(std::vector<BlockId> blockIds);
+  // Integrity error when trxId has an interrupted commit (an intent, or a
+  // revision above a block's latest); `onlyIfPending`: look only on blocks
+  // where it is pending (re-pending it is what must wait for repair).
+  Status refuseInterrupted(const TrxId& trxId, const std::vector<BlockId>& blockIds, bool onlyIfPending);
   Result<CommitResult> commitLocked(const TrxId& trxId, const std::vector<BlockId>& blockIds, Rev rev);
   Result<std::vector<MissingTrx>> collectMissing(const std::vector<BlockId>& blockIds, Rev from);
   Result<std::optional<PendResult>> pendOnce(const PendRequest& request, const std::vector<BlockId>& blockIds,
