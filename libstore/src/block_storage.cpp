@@ -171,12 +171,15 @@ Status BlockStorage::completeCommit(const TrxId& trxId, Rev rev) {
     return Status::notFound(fmt::format("block {}: transaction {} is neither pending nor committed", id_, trxId));
   const Transform& t = committed ? *committed : *pending;
   bool isTip = !meta->latest || meta->latest->rev <= rev;
-  OPTDB_ASSIGN(auto existing, raw_.getMaterialized(id_, trxId));
-  if (isTip && !existing) {
+  if (isTip) {
+    // Computed again, never taken from blocks/: a materialization of trxId may
+    // be left from an earlier attempt that never reached its revision file,
+    // computed on a block that has changed since.
     OPTDB_ASSIGN(auto before, materialize(rev - 1, *meta));
     auto after = applyTransform(std::move(before), t);
     if (!after) return Status::integrity(fmt::format("block {}: transaction {} cannot apply: {}", id_, trxId, after.status().message()));
     if (*after) OPTDB_TRY(raw_.saveMaterialized(id_, trxId, **after));
+    else OPTDB_TRY(raw_.deleteMaterialized(id_, trxId));
   }
   OPTDB_ASSIGN(auto named, raw_.getRevision(id_, rev));
   if (named && *named != trxId)

@@ -660,6 +660,29 @@ TEST_CASE("cancel", "[repo]") {
   CHECK(toJson(r->toJson()) == R"({"success":true,"cancelled":[],"committed":["a"]})");
 }
 
+TEST_CASE("finishing an interrupted commit never trusts a materialization left by an earlier attempt", "[repo]") {
+  BACKEND();
+  apply(*s, "t1", R"({"inserts":{"a":)" + B("a", R"("l":[])") + R"(,"b":)" + B("b", R"("l":[])") + "}}", 1);
+  // c1 once reached its materialization on a and stopped short of its revision
+  // file: it never happened, and the block has changed since.
+  pendOk(*s, "c1", R"({"updates":{"a":[["l",0,0,[1]]],"b":[["l",0,0,[1]]]}})");
+  REQUIRE(s->raw().saveMaterialized("a", "c1", Json::parse(B("a", R"("l":["stale"])"))).isOk());
+  apply(*s, "t2", R"({"updates":{"a":[["l",0,0,[2]]]}})", 2);
+  // Now c1's commit on both blocks stops right after its intent.
+  REQUIRE(s->raw().saveIntent({"c1", 3, {"a", "b"}}).isOk());
+  auto done = s->recoverIntents();
+  REQUIRE(done.isOk());
+  CHECK(*done == std::vector<TrxId>{"c1"});
+  CHECK(read(*s, "a") == B("a", R"("l":[1,2])"));
+  CHECK(read(*s, "b") == B("b", R"("l":[1])"));
+  // A deleted block keeps no materialization, whatever an earlier attempt left.
+  pendOk(*s, "c2", R"({"deletes":["b"]})");
+  REQUIRE(s->raw().saveMaterialized("b", "c2", Json::parse(B("b", R"("l":["stale"])"))).isOk());
+  commitOk(*s, "c2", {"b"}, 4);
+  CHECK(read(*s, "b") == "<absent>");
+  CHECK_FALSE(s->raw().getMaterialized("b", "c2").value());
+}
+
 TEST_CASE("retention: bounded replay, every revision equal to a replay from scratch", "[repo]") {
   BACKEND();
   const Rev step = GENERATE(Rev{1}, Rev{7});
