@@ -48,24 +48,44 @@ class VectorRevisionList : public RevisionList {
   std::vector<Rev> revs_;
 };
 
+// Reads the index a page of records at a time: a binary search and the
+// replay after it touch a few pages, not one pread per record. At most
+// kMaxPages are kept, so memory stays bounded whatever the history's length.
 class IndexRevisionList : public RevisionList {
  public:
   IndexRevisionList(std::unique_ptr<RandomAccessFile> file, std::string path)
       : file_(std::move(file)), path_(std::move(path)), size_(file_->size() / kRecordSize - 1) {}
   std::size_t size() const override { return size_; }
   Result<Rev> at(std::size_t i) override {
-    OPTDB_ASSIGN(auto rec, file_->read((i + 1) * kRecordSize, kRecordSize));
-    if (rec.size() != kRecordSize || rec.back() != '\n')
+    if (i >= size_) return Status::integrity(fmt::format("{}: no record {}", path_, i));
+    OPTDB_ASSIGN(const std::string* page, pageOf(i / kPageRecords));
+    const std::size_t off = (i % kPageRecords) * kRecordSize;
+    if (page->size() < off + kRecordSize || (*page)[off + kRecordSize - 1] != '\n')
       return Status::integrity(fmt::format("{}: truncated record {}", path_, i));
-    auto rev = parseRev(std::string_view(rec).substr(0, kRecordSize - 1), path_);
+    auto rev = parseRev(std::string_view(*page).substr(off, kRecordSize - 1), path_);
     if (!rev) return Status::integrity(fmt::format("{}: bad record {}", path_, i));
     return *rev;
   }
 
  private:
+  static constexpr std::size_t kPageRecords = 240;  // 4,080 bytes
+  static constexpr std::size_t kMaxPages = 16;
+
+  Result<const std::string*> pageOf(std::size_t p) {
+    for (const auto& [no, data] : pages_)
+      if (no == p) return &data;
+    if (pages_.size() >= kMaxPages) pages_.clear();
+    const std::size_t first = p * kPageRecords;
+    const std::size_t count = std::min(kPageRecords, size_ - first);
+    OPTDB_ASSIGN(auto data, file_->read((first + 1) * kRecordSize, count * kRecordSize));
+    pages_.emplace_back(p, std::move(data));
+    return &pages_.back().second;
+  }
+
   std::unique_ptr<RandomAccessFile> file_;
   std::string path_;
   std::size_t size_;
+  std::vector<std::pair<std::size_t, std::string>> pages_;
 };
 
 Status asIntegrity(const Status& s, const std::string& path) {

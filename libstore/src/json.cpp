@@ -6,51 +6,6 @@
 
 namespace optdb {
 
-namespace {
-
-// Writing, copying and comparing values recurse, so deeper nesting is refused
-// at parse time rather than overflowing the stack later. JavaScript's own
-// JSON.stringify gives up at about 4,000 levels, so nothing the reference
-// writes is refused.
-constexpr int kMaxDepth = 5000;
-
-// The offset of the bracket that opens level kMaxDepth + 1, or npos.
-size_t tooDeepAt(std::string_view text) {
-  int depth = 0;
-  bool inString = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (inString) {
-      if (c == '\\') ++i;
-      else if (c == '"') inString = false;
-    } else if (c == '"') {
-      inString = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > kMaxDepth) return i;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return std::string_view::npos;
-}
-
-}  // namespace
-
-Result<Json> parseJson(std::string_view text, std::string_view what) {
-  if (auto at = tooDeepAt(text); at != std::string_view::npos)
-    return Status::invalid(std::string(what) + ": invalid JSON: nested deeper than " + std::to_string(kMaxDepth) +
-                           " levels at byte " + std::to_string(at));
-  try {
-    return Json::parse(text.begin(), text.end());
-  } catch (const Json::exception& e) {
-    std::string msg = e.what();
-    // Drop nlohmann's "[json.exception.parse_error.101] " prefix.
-    if (auto p = msg.find("] "); msg.rfind("[json.exception", 0) == 0 && p != std::string::npos)
-      msg = msg.substr(p + 2);
-    return Status::invalid(std::string(what) + ": invalid JSON: " + msg);
-  }
-}
-
 std::string formatNumber(double value) {
   if (value == 0) return "0";  // also -0
   if (!std::isfinite(value)) return "null";
@@ -98,7 +53,12 @@ namespace {
 
 void appendString(std::string& out, const std::string& s) {
   out.push_back('"');
-  for (unsigned char c : s) {
+  std::size_t run = 0;  // start of the bytes not yet copied; most need no escape
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s, run, i - run);
+    run = i + 1;
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
@@ -107,16 +67,14 @@ void appendString(std::string& out, const std::string& s) {
       case '\n': out += "\\n"; break;
       case '\r': out += "\\r"; break;
       case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char esc[8];
-          std::snprintf(esc, sizeof esc, "\\u%04x", c);
-          out += esc;
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
+      default: {
+        char esc[8];
+        std::snprintf(esc, sizeof esc, "\\u%04x", c);
+        out += esc;
+      }
     }
   }
+  out.append(s, run, s.size() - run);
   out.push_back('"');
 }
 
@@ -158,7 +116,7 @@ void append(std::string& out, const Json& v, bool pretty, int depth) {
       }
       out.push_back('{');
       bool first = true;
-      for (const auto& [key, e] : v.items()) {
+      for (const auto& [key, e] : v.get_ref<const Json::object_t&>()) {
         if (!first) out.push_back(',');
         first = false;
         newline(out, pretty, depth + 1);

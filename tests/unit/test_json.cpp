@@ -5,7 +5,10 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <optional>
+#include <random>
 #include <string>
+#include <vector>
 
 #include "optdb/json.hpp"
 
@@ -257,4 +260,97 @@ TEST_CASE("deep nesting: what JavaScript can write round-trips, far deeper is re
   // Brackets inside strings are not nesting, escaped quotes included.
   const std::string inString = "[\"\\\"" + std::string(100000, '[') + "\"]";
   CHECK(roundTrip(inString) == inString);
+}
+
+namespace {
+
+// Random JSON text: nested values, every escape, multi-byte UTF-8, numbers in
+// every form, and whitespace between tokens.
+struct TextGen {
+  std::mt19937_64 rng;
+  explicit TextGen(std::uint64_t seed) : rng(seed) {}
+  int pick(int n) { return static_cast<int>(rng() % static_cast<std::uint64_t>(n)); }
+  std::string space() {
+    static const char* ws[] = {"", "", "", " ", "\n", "\t", "\r\n  "};
+    return ws[pick(7)];
+  }
+  std::string number() {
+    static const char* forms[] = {"0", "-0", "7", "-12", "1.5", "-0.25", "1e3", "2E-4", "6.02e+23", "18446744073709551615",
+                                  "18446744073709551616", "-9223372036854775808", "-9223372036854775809",
+                                  "123456789012345678901234567890", "1e-400", "0.1", "4.35", "1e308", "5e-324"};
+    return forms[pick(19)];
+  }
+  std::string string() {
+    static const char* parts[] = {"a", "key", "\\\"", "\\\\", "\\/", "\\b\\f\\n\\r\\t", "\\u0041", "\\u00e9", "\\ud83d\\ude00",
+                                  "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "[{", "}]", " ", "\\u0000"};
+    std::string s = "\"";
+    for (int i = pick(5); i > 0; --i) s += parts[pick(16)];
+    return s + "\"";
+  }
+  std::string value(int depth) {
+    switch (depth > 4 ? pick(4) : pick(7)) {
+      case 0: return number();
+      case 1: return string();
+      case 2: return std::vector<std::string>{"true", "false", "null"}[pick(3)];
+      case 3: return std::to_string(pick(1000));
+      case 4:
+      case 5: {
+        std::string s = "[" + space();
+        for (int i = pick(4); i > 0; --i) s += value(depth + 1) + space() + (i > 1 ? "," + space() : "");
+        return s + "]";
+      }
+      default: {
+        std::string s = "{" + space();
+        for (int i = pick(4); i > 0; --i)
+          s += string() + space() + ":" + space() + value(depth + 1) + (i > 1 ? "," + space() : "");
+        return s + "}";
+      }
+    }
+  }
+  // Damage: drop, duplicate or replace one byte.
+  std::string mutate(std::string t) {
+    if (t.empty()) return t;
+    static const char bytes[] = {'"', '\\', ',', ':', '[', ']', '{', '}', '0', '-', '.', 'e', ' ', '\x01', '\xc3', '\xff', 'u', 'x'};
+    const std::size_t at = static_cast<std::size_t>(pick(static_cast<int>(t.size())));
+    switch (pick(3)) {
+      case 0: t.erase(at, 1); break;
+      case 1: t.insert(at, 1, t[at]); break;
+      default: t[at] = bytes[pick(static_cast<int>(sizeof bytes))]; break;
+    }
+    return t;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("the parser accepts, refuses and builds exactly what nlohmann's does, on 40,000 random texts", "[json]") {
+  TextGen gen(20261125);
+  int accepted = 0, refused = 0;
+  for (int i = 0; i < 40000; ++i) {
+    std::string text = gen.space() + gen.value(0) + gen.space();
+    if (i % 2) text = gen.mutate(text);
+    INFO("text: " << text);
+    std::optional<Json> reference;
+    try {
+      reference = Json::parse(text);
+    } catch (const Json::exception&) {
+    }
+    auto ours = parseJson(text, "t");
+    REQUIRE(ours.isOk() == reference.has_value());
+    if (!reference) {
+      CHECK(ours.status().code() == Code::InvalidInput);
+      ++refused;
+      continue;
+    }
+    ++accepted;
+    // Same values, same number types, same member order.
+    CHECK(*ours == *reference);
+    CHECK(ours->dump() == reference->dump());
+    // And what we write reads back as the same value.
+    auto again = parseJson(toJson(*ours), "t");
+    REQUIRE(again.isOk());
+    CHECK(*again == *ours);
+  }
+  CHECK(accepted > 10000);
+  CHECK(refused > 5000);
 }

@@ -1,0 +1,331 @@
+// parseJson: a validating recursive-descent parser straight into Json values.
+// nlohmann's own parser reads a character at a time through its lexer and
+// builds every string by push_back; this one copies runs of plain bytes at
+// once, which makes reading a materialized block three to four times faster.
+// It accepts and refuses exactly what the tests in test_json pin down: RFC 8259
+// JSON in UTF-8 (a leading byte-order mark is skipped, as nlohmann did),
+// integers kept exact as nlohmann keeps them, a duplicate key's last value
+// kept at its first position (as JSON.parse), lone surrogates, ill-formed
+// UTF-8 and numbers beyond a double refused.
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "optdb/json.hpp"
+
+namespace optdb {
+
+namespace {
+
+// Writing, copying and comparing values recurse, so deeper nesting is refused
+// at parse time rather than overflowing the stack later. JavaScript's own
+// JSON.stringify gives up at about 4,000 levels, so nothing the reference
+// writes is refused.
+constexpr int kMaxDepth = 5000;
+
+class Parser {
+ public:
+  explicit Parser(std::string_view text) : begin_(text.data()), p_(text.data()), end_(text.data() + text.size()) {}
+
+  bool document(Json& out) {
+    if (end_ - p_ >= 3 && std::memcmp(p_, "\xEF\xBB\xBF", 3) == 0) p_ += 3;
+    if (!value(out)) return false;
+    skipSpace();
+    return p_ == end_ || fail("unexpected text after the value");
+  }
+
+  const std::string& error() const { return error_; }
+
+ private:
+  bool fail(std::string_view what) {
+    std::size_t line = 1;
+    const char* lineStart = begin_;
+    for (const char* c = begin_; c < p_; ++c)
+      if (*c == '\n') {
+        ++line;
+        lineStart = c + 1;
+      }
+    const auto column = p_ - lineStart + 1;
+    error_ = fmt::format("{} at line {}, column {}{}", what, line, column, p_ >= end_ ? ", the end of the input" : "");
+    return false;
+  }
+
+  void skipSpace() {
+    while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
+  }
+
+  bool literal(std::string_view word) {
+    if (static_cast<std::size_t>(end_ - p_) < word.size() || std::memcmp(p_, word.data(), word.size()) != 0)
+      return fail("invalid literal");
+    p_ += word.size();
+    return true;
+  }
+
+  bool value(Json& out) {
+    skipSpace();
+    if (p_ == end_) return fail("unexpected end of input");
+    switch (*p_) {
+      case '{': return object(out);
+      case '[': return array(out);
+      case '"': {
+        std::string s;
+        if (!string(s)) return false;
+        out = std::move(s);
+        return true;
+      }
+      case 't': out = true; return literal("true");
+      case 'f': out = false; return literal("false");
+      case 'n': out = nullptr; return literal("null");
+      default:
+        if (*p_ == '-' || (*p_ >= '0' && *p_ <= '9')) return number(out);
+        return fail("unexpected character");
+    }
+  }
+
+  // After a member or element: ',' (more follow) or the closing bracket.
+  bool separator(char close, bool& more) {
+    skipSpace();
+    more = p_ < end_ && *p_ == ',';
+    if (more || (p_ < end_ && *p_ == close)) {
+      ++p_;
+      if (!more) --depth_;
+      return true;
+    }
+    return fail(close == '}' ? "expected ',' or '}'" : "expected ',' or ']'");
+  }
+
+  bool enter() { return ++depth_ <= kMaxDepth || fail(fmt::format("nested deeper than {} levels", kMaxDepth)); }
+
+  bool object(Json& out) {
+    if (!enter()) return false;
+    ++p_;
+    out = Json::object();
+    skipSpace();
+    if (p_ < end_ && *p_ == '}') {
+      ++p_;
+      --depth_;
+      return true;
+    }
+    std::string key;
+    for (;;) {
+      skipSpace();
+      if (p_ == end_ || *p_ != '"') return fail("expected a string key");
+      key.clear();
+      if (!string(key)) return false;
+      skipSpace();
+      if (p_ == end_ || *p_ != ':') return fail("expected ':'");
+      ++p_;
+      if (!value(out[key])) return false;
+      bool more;
+      if (!separator('}', more)) return false;
+      if (!more) return true;
+    }
+  }
+
+  bool array(Json& out) {
+    if (!enter()) return false;
+    ++p_;
+    out = Json::array();
+    auto& items = out.get_ref<Json::array_t&>();
+    skipSpace();
+    if (p_ < end_ && *p_ == ']') {
+      ++p_;
+      --depth_;
+      return true;
+    }
+    for (;;) {
+      items.emplace_back();
+      if (!value(items.back())) return false;
+      bool more;
+      if (!separator(']', more)) return false;
+      if (!more) return true;
+    }
+  }
+
+  static int hexDigit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  }
+
+  // The four hex digits after "\u", at p_.
+  bool hex4(unsigned& cp) {
+    if (end_ - p_ < 4) return fail("truncated \\u escape");
+    cp = 0;
+    for (int i = 0; i < 4; ++i) {
+      int d = hexDigit(p_[i]);
+      if (d < 0) return fail("bad \\u escape");
+      cp = cp * 16 + static_cast<unsigned>(d);
+    }
+    p_ += 4;
+    return true;
+  }
+
+  static void appendUtf8(std::string& out, unsigned cp) {
+    if (cp < 0x80) {
+      out.push_back(static_cast<char>(cp));
+    } else if (cp < 0x800) {
+      out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else if (cp < 0x10000) {
+      out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+      out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else {
+      out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
+      out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+      out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    }
+  }
+
+  // One well-formed UTF-8 sequence of two to four bytes (RFC 3629), at p_.
+  bool utf8Sequence(std::string& out) {
+    const auto* s = reinterpret_cast<const unsigned char*>(p_);
+    const std::size_t left = static_cast<std::size_t>(end_ - p_);
+    auto cont = [&](std::size_t i, unsigned char lo = 0x80, unsigned char hi = 0xBF) {
+      return i < left && s[i] >= lo && s[i] <= hi;
+    };
+    std::size_t n = 0;
+    const unsigned char c = s[0];
+    if (c >= 0xC2 && c <= 0xDF) n = cont(1) ? 2 : 0;
+    else if (c == 0xE0) n = cont(1, 0xA0) && cont(2) ? 3 : 0;
+    else if (c == 0xED) n = cont(1, 0x80, 0x9F) && cont(2) ? 3 : 0;  // no encoded surrogates
+    else if (c >= 0xE1 && c <= 0xEF) n = cont(1) && cont(2) ? 3 : 0;
+    else if (c == 0xF0) n = cont(1, 0x90) && cont(2) && cont(3) ? 4 : 0;
+    else if (c >= 0xF1 && c <= 0xF3) n = cont(1) && cont(2) && cont(3) ? 4 : 0;
+    else if (c == 0xF4) n = cont(1, 0x80, 0x8F) && cont(2) && cont(3) ? 4 : 0;
+    if (n == 0) return fail("ill-formed UTF-8 in a string");
+    out.append(p_, n);
+    p_ += n;
+    return true;
+  }
+
+  bool string(std::string& out) {
+    ++p_;  // the opening quote
+    for (;;) {
+      const char* run = p_;
+      while (p_ < end_) {
+        const auto c = static_cast<unsigned char>(*p_);
+        if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80) break;
+        ++p_;
+      }
+      out.append(run, static_cast<std::size_t>(p_ - run));
+      if (p_ == end_) return fail("unterminated string");
+      const auto c = static_cast<unsigned char>(*p_);
+      if (c == '"') {
+        ++p_;
+        return true;
+      }
+      if (c < 0x20) return fail("control character in a string (it must be escaped)");
+      if (c >= 0x80) {
+        if (!utf8Sequence(out)) return false;
+        continue;
+      }
+      if (++p_ == end_) return fail("unterminated string");
+      switch (*p_++) {
+        case '"': out.push_back('"'); break;
+        case '\\': out.push_back('\\'); break;
+        case '/': out.push_back('/'); break;
+        case 'b': out.push_back('\b'); break;
+        case 'f': out.push_back('\f'); break;
+        case 'n': out.push_back('\n'); break;
+        case 'r': out.push_back('\r'); break;
+        case 't': out.push_back('\t'); break;
+        case 'u': {
+          unsigned cp;
+          if (!hex4(cp)) return false;
+          if (cp >= 0xDC00 && cp <= 0xDFFF) return fail("lone low surrogate in a \\u escape");
+          if (cp >= 0xD800 && cp <= 0xDBFF) {
+            unsigned low;
+            if (end_ - p_ < 2 || p_[0] != '\\' || p_[1] != 'u') return fail("high surrogate without its low surrogate");
+            p_ += 2;
+            if (!hex4(low)) return false;
+            if (low < 0xDC00 || low > 0xDFFF) return fail("high surrogate without its low surrogate");
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+          }
+          appendUtf8(out, cp);
+          break;
+        }
+        default: --p_; return fail("bad escape in a string");
+      }
+    }
+  }
+
+  // Integers stay exact where they fit (unsigned when not negative, as
+  // nlohmann keeps them); everything else is a double, which must be finite.
+  bool number(Json& out) {
+    const char* start = p_;
+    auto digits = [&] {
+      const char* d = p_;
+      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
+      return p_ > d;
+    };
+    const bool negative = *p_ == '-';
+    if (negative) ++p_;
+    if (p_ < end_ && *p_ == '0') ++p_;
+    else if (!digits()) return fail("bad number");
+    bool integral = true;
+    if (p_ < end_ && *p_ == '.') {
+      ++p_;
+      integral = false;
+      if (!digits()) return fail("bad number: digits must follow '.'");
+    }
+    if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
+      ++p_;
+      integral = false;
+      if (p_ < end_ && (*p_ == '+' || *p_ == '-')) ++p_;
+      if (!digits()) return fail("bad number: digits must follow the exponent");
+    }
+    if (integral) {
+      if (negative) {
+        std::int64_t v;
+        if (std::from_chars(start, p_, v).ec == std::errc()) {
+          out = v;
+          return true;
+        }
+      } else {
+        std::uint64_t v;
+        if (std::from_chars(start, p_, v).ec == std::errc()) {
+          out = v;
+          return true;
+        }
+      }
+    }
+    double d;
+    auto r = std::from_chars(start, p_, d);
+    if (r.ec == std::errc::result_out_of_range) {
+      // from_chars reports underflow and overflow alike; strtod tells them apart.
+      d = std::strtod(std::string(start, p_).c_str(), nullptr);
+    } else if (r.ec != std::errc()) {
+      return fail("bad number");
+    }
+    if (!std::isfinite(d)) {
+      p_ = start;
+      return fail("number too large for a double");
+    }
+    out = d;
+    return true;
+  }
+
+  const char* begin_;
+  const char* p_;
+  const char* end_;
+  int depth_ = 0;
+  std::string error_;
+};
+
+}  // namespace
+
+Result<Json> parseJson(std::string_view text, std::string_view what) {
+  Parser parser(text);
+  Json out;
+  if (!parser.document(out)) return Status::invalid(fmt::format("{}: invalid JSON: {}", what, parser.error()));
+  return out;
+}
+
+}  // namespace optdb
