@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # kill -9 at random moments: no acknowledged commit is ever lost.
 #
-# A child process loops over multi-block pend/commit cycles through the real
+# A child process loops over pend/commit cycles on 1 to 4 blocks (a commit on
+# one block records no intent, on several it does) through the real
 # binary, logging a commit only after `optdb commit` exited 0, and is killed
 # with SIGKILL (its whole process group, so an optdb mid-write dies too) after
 # a random 5–40 ms (every 8th: 40–200 ms). Sometimes the repair that follows is killed as well and
@@ -43,7 +44,7 @@ expect_rc 0
 run --store "$S" commit --trx init --rev 1 "${BLOCKS[@]}"
 expect_rc 0
 
-# The child: pend, then commit, 2–4 blocks at a time, at increasing revisions
+# The child: pend, then commit, 1–4 blocks at a time, at increasing revisions
 # from its base, forever. Its randomness comes from its own seed.
 CHILD=$WORK/child.sh
 cat >"$CHILD" <<'EOF'
@@ -52,7 +53,7 @@ blocks=(k0 k1 k2 k3 k4 k5)
 while :; do
   rev=$((rev + 1))
   trx="c$rev"
-  count=$((2 + RANDOM % 3)) start=$((RANDOM % 6))
+  count=$((1 + RANDOM % 4)) start=$((RANDOM % 6))
   picked=()
   for ((j = 0; j < count; j++)); do picked+=("${blocks[(start + j) % 6]}"); done
   json='{"updates":{' sep=''
@@ -137,7 +138,7 @@ done
 acknowledged=$(wc -l <"$LOG")
 landed=$(awk '$3 != "init"' "$WORK/present" | awk '{print $3}' | sort -u | wc -l)
 echo "test_kill: $((it > KILLS ? KILLS : it)) kills of the writer, $repair_kills of repair; $acknowledged acknowledged commits;" \
-  "$landed commits in the store ($((landed - acknowledged)) more: killed after their intent, finished by repair)"
+  "$landed commits in the store ($((landed - acknowledged)) more: killed past their point of no return, finished by repair)"
 case_ "enough commits were acknowledged to mean something"
 if ((acknowledged >= KILLS / 10)); then ok; else fail "only $acknowledged commits acknowledged in $KILLS kills"; fi
 finish
