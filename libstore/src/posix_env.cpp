@@ -127,10 +127,7 @@ class PosixFileLock : public FileLock {
 
 class PosixEnv : public Env {
  public:
-  explicit PosixEnv(std::string root) : root_(std::move(root)) {
-    if (root_.empty()) root_ = ".";
-    openRoot();
-  }
+  explicit PosixEnv(std::string root) : root_(root.empty() ? std::string(".") : std::move(root)) { openRoot(); }
 
   Result<std::string> readFile(const std::string& path) override {
     Fd fd(openBeneath(path, O_RDONLY | O_NONBLOCK));  // a FIFO planted in the store must not hang us
