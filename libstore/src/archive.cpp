@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "optdb/block_storage.hpp"
 #include "optdb/codec.hpp"
 #include "optdb/file_raw_storage.hpp"
 #include "optdb/transform.hpp"
@@ -537,6 +538,8 @@ Json RestoreSummary::toJson() const {
 Result<std::optional<std::string>> applyArchive(RawStorage& raw, const BlockArchive& a) {
   using Conflict = std::optional<std::string>;
   const BlockId& id = a.blockId;
+  // A commit interrupted here is finished first: moving latest past it would hide it.
+  OPTDB_TRY(BlockStorage(id, raw).finishInterruptedCommits());
   OPTDB_ASSIGN(auto meta, raw.getMeta(id));
   // Find any conflict before writing anything.
   struct Step {
@@ -577,9 +580,17 @@ Result<std::optional<std::string>> applyArchive(RawStorage& raw, const BlockArch
   for (size_t i = 0; i < a.revisions.size(); ++i) {
     const auto& r = a.revisions[i];
     if (!steps[i].haveTransform) OPTDB_TRY(raw.saveCommitted(id, r.trx.trxId, r.transform));
+    // A materialization is trusted only for a transaction committed here: one of
+    // a transaction only pending here may be left by an attempt that never
+    // reached its revision file, computed on another block state.
     if (mats[i]) {
-      OPTDB_ASSIGN(auto existing, raw.getMaterialized(id, r.trx.trxId));
+      std::optional<Json> existing;
+      if (steps[i].haveTransform) {
+        OPTDB_ASSIGN(existing, raw.getMaterialized(id, r.trx.trxId));
+      }
       if (!existing) OPTDB_TRY(raw.saveMaterialized(id, r.trx.trxId, *mats[i]));
+    } else if (!steps[i].haveTransform) {
+      OPTDB_TRY(raw.discardMaterialized(id, r.trx.trxId));
     }
     if (!steps[i].haveRevision) {
       OPTDB_TRY(raw.saveRevision(id, r.trx.rev, r.trx.trxId));

@@ -133,7 +133,7 @@ Status BlockStorage::writeCommit(const TrxId& trxId, Rev rev, const std::optiona
   // A deleted block has no materialization; one left by an attempt that never
   // reached its revision file must not be taken for this commit's.
   if (block) OPTDB_TRY(raw_.saveMaterialized(id_, trxId, *block));
-  else OPTDB_TRY(raw_.deleteMaterialized(id_, trxId));
+  else OPTDB_TRY(raw_.discardMaterialized(id_, trxId));
   OPTDB_TRY(raw_.indexRevision(id_, meta, after, rev));
   OPTDB_TRY(raw_.saveRevision(id_, rev, trxId));
   OPTDB_TRY(raw_.promotePending(id_, trxId));
@@ -179,7 +179,7 @@ Status BlockStorage::completeCommit(const TrxId& trxId, Rev rev) {
     auto after = applyTransform(std::move(before), t);
     if (!after) return Status::integrity(fmt::format("block {}: transaction {} cannot apply: {}", id_, trxId, after.status().message()));
     if (*after) OPTDB_TRY(raw_.saveMaterialized(id_, trxId, **after));
-    else OPTDB_TRY(raw_.deleteMaterialized(id_, trxId));
+    else OPTDB_TRY(raw_.discardMaterialized(id_, trxId));
   }
   OPTDB_ASSIGN(auto named, raw_.getRevision(id_, rev));
   if (named && *named != trxId)

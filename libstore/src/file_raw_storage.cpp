@@ -288,10 +288,12 @@ Result<std::unique_ptr<RevisionList>> FileRawStorage::revisions(const BlockId& i
 Status FileRawStorage::indexRevision(const BlockId& id, const BlockMeta& before, const BlockMeta& after, Rev rev) {
   OPTDB_ASSIGN(auto index, openIndex(id, before));
   if (index && rangesStamp(before.ranges) == rangesStamp(after.ranges)) {
+    // Appended only after the old latest: a record above it is left by an
+    // attempt that never reached its revision file and must not stay.
     bool above = index->size() == 0;
     if (!above) {
       OPTDB_ASSIGN(Rev last, index->at(index->size() - 1));
-      above = last < rev;
+      above = last < rev && (before.latest ? last <= before.latest->rev : false);
     }
     if (above) {
       OPTDB_ASSIGN(auto file, env_->newAppendableFile(indexPath(id)));
@@ -442,6 +444,13 @@ Status FileRawStorage::saveMaterialized(const BlockId& id, const TrxId& trxId, c
 Status FileRawStorage::deleteMaterialized(const BlockId& id, const TrxId& trxId) {
   Status s = env_->removeFile(join(blocksDir(id), encodeTrxFileName(trxId)));
   return s.code() == Code::NotFound ? Status::ok() : s;
+}
+
+Status FileRawStorage::discardMaterialized(const BlockId& id, const TrxId& trxId) {
+  Status s = env_->removeFile(join(blocksDir(id), encodeTrxFileName(trxId)));
+  if (s.code() == Code::NotFound) return Status::ok();  // nothing there: nothing to make durable
+  OPTDB_TRY(s);
+  return syncDirIfNeeded(blocksDir(id));
 }
 
 Result<std::vector<BlockId>> FileRawStorage::listBlocks() {

@@ -164,8 +164,13 @@ Result<GetResult> StorageRepo::get(const std::vector<BlockId>& blockIds, const G
         OPTDB_ASSIGN(auto intents, raw_->listIntents());
         if (std::any_of(intents.begin(), intents.end(), [&](const CommitIntent& i) { return i.trxId == c.trxId; }))
           continue;
+        // Nothing is built on an unfinished commit, on several blocks or this one alone.
+        if (std::any_of(intents.begin(), intents.end(), [&](const CommitIntent& i) {
+              return std::find(i.blockIds.begin(), i.blockIds.end(), id) != i.blockIds.end();
+            }))
+          break;
         OPTDB_ASSIGN(auto interrupted, bs.interruptedCommits());
-        if (!interrupted.empty()) break;  // nothing is built on an unfinished commit
+        if (!interrupted.empty()) break;
         OPTDB_ASSIGN(auto r, commitLocked(c.trxId, {id}, c.rev));
         (void)r;  // stale means another writer got there first: nothing to catch up
         OPTDB_ASSIGN(meta, raw_->getMeta(id));
@@ -433,11 +438,13 @@ Result<CancelResult> StorageRepo::cancel(const TrxId& trxId, const std::vector<B
   CancelResult r;
   for (const auto& id : ids) {
     OPTDB_ASSIGN(auto pending, raw_->getPending(id, trxId));
+    OPTDB_ASSIGN(auto committed, raw_->getCommitted(id, trxId));
     if (pending) {
       OPTDB_TRY(raw_->deletePending(id, trxId));
+      // And what a commit attempt that never reached its revision file left.
+      if (!committed) OPTDB_TRY(raw_->deleteMaterialized(id, trxId));
       r.cancelled.push_back(id);
     }
-    OPTDB_ASSIGN(auto committed, raw_->getCommitted(id, trxId));
     if (committed) r.committed.push_back(id);
   }
   return r;

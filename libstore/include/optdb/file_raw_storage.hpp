@@ -34,6 +34,7 @@ class FileRawStorage : public RawStorage {
   Result<std::optional<Json>> getMaterialized(const BlockId& id, const TrxId& trxId) override;
   Status saveMaterialized(const BlockId& id, const TrxId& trxId, const Json& block) override;
   Status deleteMaterialized(const BlockId& id, const TrxId& trxId) override;
+  Status discardMaterialized(const BlockId& id, const TrxId& trxId) override;
   Result<std::vector<BlockId>> listBlocks() override;
   Status saveIntent(const CommitIntent& intent) override;
   Status deleteIntent(const TrxId& trxId) override;

@@ -82,6 +82,9 @@ class RawStorage {
   virtual Result<std::optional<Json>> getMaterialized(const BlockId& id, const TrxId& trxId) = 0;
   virtual Status saveMaterialized(const BlockId& id, const TrxId& trxId, const Json& block) = 0;
   virtual Status deleteMaterialized(const BlockId& id, const TrxId& trxId) = 0;
+  // The same, durably: for a materialization that would be wrong if it came
+  // back after a power cut (one an unfinished attempt left), not a pruned one.
+  virtual Status discardMaterialized(const BlockId& id, const TrxId& trxId) = 0;
 
   // Block ids in sorted order (directories holding meta.json).
   virtual Result<std::vector<BlockId>> listBlocks() = 0;
