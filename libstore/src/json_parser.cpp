@@ -237,11 +237,11 @@ class Parser {
         case 'r': out.push_back('\r'); break;
         case 't': out.push_back('\t'); break;
         case 'u': {
-          unsigned cp;
+          unsigned cp = 0;
           if (!hex4(cp)) return false;
           if (cp >= 0xDC00 && cp <= 0xDFFF) return fail("lone low surrogate in a \\u escape");
           if (cp >= 0xD800 && cp <= 0xDBFF) {
-            unsigned low;
+            unsigned low = 0;
             if (end_ - p_ < 2 || p_[0] != '\\' || p_[1] != 'u') return fail("high surrogate without its low surrogate");
             p_ += 2;
             if (!hex4(low)) return false;
