@@ -211,3 +211,31 @@ TEST_CASE("cancel removes what an unfinished commit attempt left", "[recovery]")
   CHECK_FALSE(repo->raw().getMaterialized("b1", "A").value().has_value());
   CHECK(read(*repo, "b1") == B("b1", R"("l":[1])"));
 }
+
+TEST_CASE("an archive holds no revision above latest: a commit under way or interrupted is not one", "[recovery]") {
+  auto env = withPending("A");
+  // A@10 stops after its transform is committed and before meta.json names it.
+  crashUntil(env, "A", {"b1"}, 10, [](StorageRepo& r) { return r.raw().getCommitted("b1", "A").value().has_value(); });
+  auto repo = open(env);
+  REQUIRE(repo->raw().getMeta("b1").value()->latest == TrxRev{"t1", 1});
+  auto archived = [&](ArchiveRequest req) {
+    std::vector<BlockArchive> out;
+    req.blockIds = {"b1"};
+    REQUIRE(writeArchives(repo->raw(), req, [&](const BlockArchive& a) {
+              out.push_back(a);
+              return Status::ok();
+            }).isOk());
+    REQUIRE(out.size() == 1);
+    return out.front();
+  };
+  auto all = archived({});
+  REQUIRE(all.revisions.size() == 1);
+  CHECK(all.revisions[0].trx == TrxRev{"t1", 1});
+  // At revision 10 the block is still what revision 1 made it.
+  ArchiveRequest at10;
+  at10.rev = 10;
+  auto one = archived(at10);
+  REQUIRE(one.revisions.size() == 1);
+  CHECK(one.revisions[0].trx == TrxRev{"t1", 1});
+  CHECK(toJson(*one.revisions[0].block) == B("b1", R"("l":[1])"));
+}
