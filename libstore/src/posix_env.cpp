@@ -171,12 +171,14 @@ class PosixEnv : public Env {
   }
 
   Status rename(const std::string& from, const std::string& to) override {
-    std::string fromName, toName;
-    Fd a(openParent(from, &fromName));
+    const auto [fromDir, fromName] = splitParent(from);
+    const auto [toDir, toName] = splitParent(to);
+    Fd a(openBeneath(fromDir, O_RDONLY | O_DIRECTORY));
     if (a.get() < 0) return errnoStatus("rename", from, errno);
-    Fd b(openParent(to, &toName));
-    if (b.get() < 0) return errnoStatus("rename", to, errno);
-    if (::renameat(a.get(), fromName.c_str(), b.get(), toName.c_str()) != 0)
+    // Most renames install a temporary file in its own directory: one open will do.
+    Fd b(toDir == fromDir ? -1 : openBeneath(toDir, O_RDONLY | O_DIRECTORY));
+    if (toDir != fromDir && b.get() < 0) return errnoStatus("rename", to, errno);
+    if (::renameat(a.get(), fromName.c_str(), toDir == fromDir ? a.get() : b.get(), toName.c_str()) != 0)
       return errnoStatus("rename", from, errno);
     return Status::ok();
   }
@@ -326,10 +328,17 @@ class PosixEnv : public Env {
     return ::openat(rootFd_.get(), p, flags | O_NOFOLLOW, mode);
   }
 
-  int openParent(const std::string& path, std::string* name) {
+  // "a/b/c" → {"a/b", "c"}; "c" → {"", "c"} (the store's root).
+  static std::pair<std::string, std::string> splitParent(const std::string& path) {
     auto slash = path.rfind('/');
-    *name = slash == std::string::npos ? path : path.substr(slash + 1);
-    return openBeneath(slash == std::string::npos ? std::string() : path.substr(0, slash), O_RDONLY | O_DIRECTORY);
+    if (slash == std::string::npos) return {std::string(), path};
+    return {path.substr(0, slash), path.substr(slash + 1)};
+  }
+
+  int openParent(const std::string& path, std::string* name) {
+    auto [dir, base] = splitParent(path);
+    *name = std::move(base);
+    return openBeneath(dir, O_RDONLY | O_DIRECTORY);
   }
 
   std::string root_;
