@@ -393,8 +393,6 @@ class BlockArchiver {
     OPTDB_ASSIGN(auto meta, raw_.getMeta(id_));
     if (!meta) return Status::notFound(fmt::format("block {} is not in the store", id_));
     Ranges held = normalizeRanges(meta->ranges);
-    hasLatest_ = meta->latest.has_value();
-    latest_ = hasLatest_ ? meta->latest->rev : 0;
     // The revision index, read a record at a time: never the whole history in memory.
     OPTDB_ASSIGN(revs_, raw_.revisions(id_, *meta));
     Rev lo = 0;
@@ -402,18 +400,15 @@ class BlockArchiver {
     if (req.rev) {
       auto piece = pieceOf(held, *req.rev);
       if (!piece) return Status::notFound(fmt::format("block {}: revision {} is not held by this store", id_, *req.rev));
-      std::optional<Rev> g;
-      if (hasLatest_) {
-        OPTDB_ASSIGN(g, greatestCommitted(raw_, id_, *revs_, piece->start, std::min(*req.rev, latest_)));
-      }
+      OPTDB_ASSIGN(auto g, greatestCommitted(raw_, id_, *revs_, piece->start, *req.rev));
       lo = g.value_or(*req.rev);
       if (*req.rev < kMaxRev) hi = *req.rev + 1;
     } else {
       if (req.from) {
         lo = *req.from;
         // Start at the greatest committed revision ≤ from, to carry the state at `from`.
-        if (auto piece = pieceOf(held, lo); piece && hasLatest_) {
-          OPTDB_ASSIGN(auto g, greatestCommitted(raw_, id_, *revs_, piece->start, std::min(lo, latest_)));
+        if (auto piece = pieceOf(held, lo)) {
+          OPTDB_ASSIGN(auto g, greatestCommitted(raw_, id_, *revs_, piece->start, lo));
           if (g) lo = *g;
         }
       }
@@ -439,14 +434,13 @@ class BlockArchiver {
     for (; i < revs_->size(); ++i) {
       OPTDB_ASSIGN(const Rev rev, revs_->at(i));
       if (e && rev >= *e) break;
-      // Above latest lies a commit under way or interrupted, not a revision (and
-      // reads stop at latest, so its state could not be carried).
-      if (!hasLatest_ || rev > latest_) break;
       OPTDB_ASSIGN(auto c, committedAt(raw_, id_, rev));
       if (!c) continue;
       if (!haveState) {
         BlockStorage bs(id_, raw_);  // no restore source: a reader of this store only
-        OPTDB_ASSIGN(state, bs.getBlock(rev));
+        // At rev itself, even above latest: a commit finished but for meta.json
+        // is a revision (SPEC §2), and its state is what the archive must carry.
+        OPTDB_ASSIGN(state, bs.getBlockAt(rev));
         haveState = true;
       } else {
         auto next = applyTransform(std::move(state), c->transform);
@@ -480,8 +474,6 @@ class BlockArchiver {
   std::size_t chunk_;
   const ArchiveSink& sink_;
   std::unique_ptr<RevisionList> revs_;
-  bool hasLatest_ = false;  // meta.json's latest, read once: the archive is of that moment
-  Rev latest_ = 0;
 };
 
 }  // namespace

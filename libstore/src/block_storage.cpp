@@ -41,6 +41,12 @@ Result<std::optional<Json>> BlockStorage::getBlock(std::optional<Rev> rev, std::
   return materialize(target, *meta);
 }
 
+Result<std::optional<Json>> BlockStorage::getBlockAt(Rev rev) {
+  OPTDB_ASSIGN(auto meta, raw_.getMeta(id_));
+  if (!meta) return std::optional<Json>();
+  return materialize(rev, *meta);
+}
+
 Result<std::optional<Json>> BlockStorage::materialize(Rev target, const BlockMeta& meta) {
   lastReplay_ = 0;
   const auto& tip = meta.latest;

@@ -373,11 +373,20 @@ Status FileRawStorage::savePending(const BlockId& id, const TrxId& trxId, const 
 }
 
 Status FileRawStorage::deletePending(const BlockId& id, const TrxId& trxId) {
-  OPTDB_ASSIGN(auto path, findTrxFile(pendDir(id), trxId));
-  if (!path) return Status::ok();
-  Status s = env_->removeFile(*path);
-  if (!s && s.code() != Code::NotFound) return s;
-  return syncDirIfNeeded(pendDir(id));
+  OPTDB_ASSIGN(const bool removed, removeTrxFiles(pendDir(id), trxId));
+  return removed ? syncDirIfNeeded(pendDir(id)) : Status::ok();
+}
+
+Result<bool> FileRawStorage::removeTrxFiles(const std::string& dir, const TrxId& trxId) {
+  bool removed = false;
+  std::vector<std::string> names{encodeTrxFileName(trxId)};
+  if (trxId.find(':') != std::string::npos) names.push_back(trxId + ".json");  // what readers also accept
+  for (const auto& name : names) {
+    Status s = env_->removeFile(join(dir, name));
+    if (s) removed = true;
+    else if (s.code() != Code::NotFound) return s;
+  }
+  return removed;
 }
 
 Result<std::vector<TrxId>> FileRawStorage::listPendings(const BlockId& id) {
@@ -442,15 +451,12 @@ Status FileRawStorage::saveMaterialized(const BlockId& id, const TrxId& trxId, c
 }
 
 Status FileRawStorage::deleteMaterialized(const BlockId& id, const TrxId& trxId) {
-  Status s = env_->removeFile(join(blocksDir(id), encodeTrxFileName(trxId)));
-  return s.code() == Code::NotFound ? Status::ok() : s;
+  return removeTrxFiles(blocksDir(id), trxId).status();
 }
 
 Status FileRawStorage::discardMaterialized(const BlockId& id, const TrxId& trxId) {
-  Status s = env_->removeFile(join(blocksDir(id), encodeTrxFileName(trxId)));
-  if (s.code() == Code::NotFound) return Status::ok();  // nothing there: nothing to make durable
-  OPTDB_TRY(s);
-  return syncDirIfNeeded(blocksDir(id));
+  OPTDB_ASSIGN(const bool removed, removeTrxFiles(blocksDir(id), trxId));
+  return removed ? syncDirIfNeeded(blocksDir(id)) : Status::ok();  // nothing removed: nothing to make durable
 }
 
 Result<std::vector<BlockId>> FileRawStorage::listBlocks() {

@@ -6,7 +6,10 @@
 // JSON in UTF-8 (a leading byte-order mark is skipped, as nlohmann did),
 // integers kept exact as nlohmann keeps them, a duplicate key's last value
 // kept at its first position (as JSON.parse), lone surrogates, ill-formed
-// UTF-8 and numbers beyond a double refused.
+// UTF-8 and numbers beyond a double refused. One difference, on purpose:
+// nlohmann stops reading at a NUL byte and accepts "1\0garbage"; this parser,
+// like JSON.parse, refuses it. Each level of nesting takes about 250 bytes of
+// stack, so the 5,000-level limit needs about 1.3 MB of the default 8 MB.
 #include <charconv>
 #include <cmath>
 #include <cstdlib>

@@ -226,6 +226,9 @@ TEST_CASE("parse errors are invalid input", "[json]") {
   CHECK(parseError("NaN") == Code::InvalidInput);
   CHECK(parseError("[1] [2]") == Code::InvalidInput);
   CHECK(parseError("1e400") == Code::InvalidInput);
+  // A NUL byte ends nothing (nlohmann stops reading at one; JSON.parse, and we, refuse it).
+  CHECK(parseError(std::string("1\0", 2)) == Code::InvalidInput);
+  CHECK(parseError(std::string("[1]\0garbage", 11)) == Code::InvalidInput);
   CHECK(parseError("\"a\tb\"") == Code::InvalidInput);  // raw control character in a string
   // Invalid UTF-8.
   CHECK(parseError("\"\xff\"") == Code::InvalidInput);

@@ -212,10 +212,13 @@ TEST_CASE("cancel removes what an unfinished commit attempt left", "[recovery]")
   CHECK(read(*repo, "b1") == B("b1", R"("l":[1])"));
 }
 
-TEST_CASE("an archive holds no revision above latest: a commit under way or interrupted is not one", "[recovery]") {
+TEST_CASE("an archive carries a commit finished but for meta.json, and not one still pending", "[recovery]") {
+  const bool promoted = GENERATE(true, false);
+  INFO((promoted ? "A's transform committed, meta.json not yet written" : "A's revision file written, A still pending"));
   auto env = withPending("A");
-  // A@10 stops after its transform is committed and before meta.json names it.
-  crashUntil(env, "A", {"b1"}, 10, [](StorageRepo& r) { return r.raw().getCommitted("b1", "A").value().has_value(); });
+  crashUntil(env, "A", {"b1"}, 10, [&](StorageRepo& r) {
+    return promoted ? r.raw().getCommitted("b1", "A").value().has_value() : r.raw().getRevision("b1", 10).value().has_value();
+  });
   auto repo = open(env);
   REQUIRE(repo->raw().getMeta("b1").value()->latest == TrxRev{"t1", 1});
   auto archived = [&](ArchiveRequest req) {
@@ -229,13 +232,60 @@ TEST_CASE("an archive holds no revision above latest: a commit under way or inte
     return out.front();
   };
   auto all = archived({});
-  REQUIRE(all.revisions.size() == 1);
-  CHECK(all.revisions[0].trx == TrxRev{"t1", 1});
-  // At revision 10 the block is still what revision 1 made it.
   ArchiveRequest at10;
   at10.rev = 10;
   auto one = archived(at10);
   REQUIRE(one.revisions.size() == 1);
-  CHECK(one.revisions[0].trx == TrxRev{"t1", 1});
-  CHECK(toJson(*one.revisions[0].block) == B("b1", R"("l":[1])"));
+  if (promoted) {
+    // A revision by SPEC §2 (its revs/ file names a committed transform): archived, with its state.
+    REQUIRE(all.revisions.size() == 2);
+    CHECK(all.revisions[1].trx == TrxRev{"A", 10});
+    CHECK(one.revisions[0].trx == TrxRev{"A", 10});
+    CHECK(toJson(*one.revisions[0].block) == B("b1", R"("l":["A",1])"));
+  } else {
+    // Not a revision yet: the block at 10 is what revision 1 made it, and A is pending.
+    REQUIRE(all.revisions.size() == 1);
+    CHECK(one.revisions[0].trx == TrxRev{"t1", 1});
+    CHECK(toJson(*one.revisions[0].block) == B("b1", R"("l":[1])"));
+    REQUIRE(all.pending.size() == 1);
+    CHECK(all.pending[0].trxId == "A");
+  }
+  // A copy restored from the full archive reads as the source once the source finishes A.
+  auto copyEnv = std::make_shared<MemEnv>();
+  auto copy = open(copyEnv);
+  std::string text;
+  appendArchiveLine(text, all);
+  auto rs = restoreArchives(copy->raw(), {ArchiveInput{"a", text}}, 1);
+  REQUIRE(rs.isOk());
+  CHECK(rs->rejected.empty());
+  pendOk(*repo, "Z", R"({"updates":{"b1":[["l",0,0,["Z"]]]}})");
+  commitOk(*repo, "Z", {"b1"}, 11);  // finishes A first
+  if (!promoted) commitOk(*copy, "A", {"b1"}, 10);
+  pendOk(*copy, "Z", R"({"updates":{"b1":[["l",0,0,["Z"]]]}})");
+  commitOk(*copy, "Z", {"b1"}, 11);
+  CHECK(read(*copy, "b1") == read(*repo, "b1"));
+  CHECK(read(*repo, "b1") == B("b1", R"("l":["Z","A",1])"));
+}
+
+TEST_CASE("a leftover materialization is removed under every name readers accept", "[recovery]") {
+  auto env = withPending("tx:1", R"({"deletes":["b1"]})");
+  // Another writer's unfinished attempt, under the raw ':' name SPEC §2 lets readers accept.
+  REQUIRE(env->createDir("b1/blocks").isOk());
+  {
+    auto f = env->newWritableFile("b1/blocks/tx:1.json");
+    REQUIRE(f.isOk());
+    REQUIRE((*f)->append(B("b1", R"("l":["stale"])")).isOk());
+    REQUIRE((*f)->sync().isOk());
+    REQUIRE((*f)->close().isOk());
+    REQUIRE(env->syncDir("b1/blocks").isOk());
+    REQUIRE(env->syncDir("b1").isOk());
+  }
+  auto repo = open(env);
+  REQUIRE(repo->raw().getMaterialized("b1", "tx:1").value().has_value());
+  commitOk(*repo, "tx:1", {"b1"}, 2);
+  CHECK(read(*repo, "b1") == "<absent>");
+  CHECK_FALSE(repo->raw().getMaterialized("b1", "tx:1").value().has_value());
+  env->powerCut();
+  repo = open(env);
+  CHECK(read(*repo, "b1") == "<absent>");
 }

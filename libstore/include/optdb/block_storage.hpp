@@ -40,6 +40,12 @@ class BlockStorage {
   // `meta` receives the metadata the read used (nullopt: no such block).
   Result<std::optional<Json>> getBlock(std::optional<Rev> rev, std::optional<BlockMeta>* meta = nullptr);
 
+  // The block after the greatest revision ≤ rev by SPEC §2's definition (a
+  // revs/ file naming a committed transform), even above meta.json's latest,
+  // where getBlock stops: a commit interrupted between pending→committed and
+  // meta.json is already a revision. No restore source is asked.
+  Result<std::optional<Json>> getBlockAt(Rev rev);
+
   // Committed revisions in [from, to], ascending, with their transforms.
   Result<std::vector<CommittedRevision>> committedRevisions(Rev from, Rev to);
 

@@ -77,6 +77,8 @@ class FileRawStorage : public RawStorage {
   Result<std::optional<Json>> readJson(const std::string& path);
   // The path of a transaction file, trying the encoded then the raw name.
   Result<std::optional<std::string>> findTrxFile(const std::string& dir, const TrxId& trxId);
+  // Removes <dir>/<trxId>.json under every name readers accept; true when one was there.
+  Result<bool> removeTrxFiles(const std::string& dir, const TrxId& trxId);
   Status syncDirIfNeeded(const std::string& dir);
   Result<std::optional<Transform>> readTransform(const BlockId& id, const std::string& dir, const TrxId& trxId);
   // The index when it is current for `meta`, else nullptr.
