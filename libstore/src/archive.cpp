@@ -623,17 +623,45 @@ Result<std::optional<std::string>> applyArchive(RawStorage& raw, const BlockArch
   return Conflict();
 }
 
+namespace {
+
+// Restore's first pass over one input: every archive parsed and checked,
+// nothing written. Returns how many there are.
+Result<std::size_t> validateArchives(ArchiveReader& reader) {
+  std::size_t count = 0;
+  for (;;) {
+    OPTDB_ASSIGN(auto a, reader.next());
+    if (!a) return count;
+    OPTDB_TRY(archiveMaterializations(*a, reader.where()));
+    ++count;
+  }
+}
+
+// Restore's second pass over one input: each archive applied under its
+// block's lock, its outcome added to `summary`. Returns how many were read.
+Result<std::size_t> applyArchives(RawStorage& raw, ArchiveReader& reader, double lockTimeout, RestoreSummary& summary,
+                                  std::set<BlockId>& restored) {
+  std::size_t applied = 0;
+  for (;;) {
+    OPTDB_ASSIGN(auto a, reader.next());
+    if (!a) return applied;
+    ++applied;
+    OPTDB_ASSIGN(auto blockLock, raw.lockBlock(a->blockId, lockTimeout));
+    OPTDB_ASSIGN(auto conflict, applyArchive(raw, *a));
+    if (conflict) summary.rejected.emplace_back(a->blockId, *conflict);
+    else if (restored.insert(a->blockId).second) summary.restored.push_back(a->blockId);
+  }
+}
+
+}  // namespace
+
 Result<RestoreSummary> restoreArchives(RawStorage& raw, const std::vector<ArchiveInput>& inputs, double lockTimeout) {
   // Everything is validated before anything is written.
   std::size_t count = 0;
   for (const auto& in : inputs) {
     ArchiveReader reader(in.text, in.name);
-    for (;;) {
-      OPTDB_ASSIGN(auto a, reader.next());
-      if (!a) break;
-      OPTDB_TRY(archiveMaterializations(*a, reader.where()));
-      ++count;
-    }
+    OPTDB_ASSIGN(const std::size_t n, validateArchives(reader));
+    count += n;
   }
   RestoreSummary summary;
   if (count == 0) return summary;  // nothing to write: not even the store directory
@@ -641,14 +669,7 @@ Result<RestoreSummary> restoreArchives(RawStorage& raw, const std::vector<Archiv
   OPTDB_ASSIGN(auto storeLock, raw.lockStore(LockMode::Shared, lockTimeout));
   for (const auto& in : inputs) {
     ArchiveReader reader(in.text, in.name);
-    for (;;) {
-      OPTDB_ASSIGN(auto a, reader.next());
-      if (!a) break;
-      OPTDB_ASSIGN(auto blockLock, raw.lockBlock(a->blockId, lockTimeout));
-      OPTDB_ASSIGN(auto conflict, applyArchive(raw, *a));
-      if (conflict) summary.rejected.emplace_back(a->blockId, *conflict);
-      else if (restored.insert(a->blockId).second) summary.restored.push_back(a->blockId);
-    }
+    OPTDB_TRY(applyArchives(raw, reader, lockTimeout, summary, restored).status());
   }
   return summary;
 }
@@ -764,12 +785,8 @@ Result<RestoreSummary> restoreArchiveStreams(RawStorage& raw, const std::vector<
   std::size_t count = 0;
   for (auto& in : streams) {
     ArchiveReader reader = in.reader(false);
-    for (;;) {
-      OPTDB_ASSIGN(auto a, reader.next());
-      if (!a) break;
-      OPTDB_TRY(archiveMaterializations(*a, reader.where()));
-      ++count;
-    }
+    OPTDB_ASSIGN(const std::size_t n, validateArchives(reader));
+    count += n;
   }
   RestoreSummary summary;
   if (count == 0) return summary;  // nothing to write: not even the store directory
@@ -780,15 +797,8 @@ Result<RestoreSummary> restoreArchiveStreams(RawStorage& raw, const std::vector<
   OPTDB_ASSIGN(auto storeLock, raw.lockStore(LockMode::Shared, lockTimeout));
   for (auto& in : streams) {
     ArchiveReader reader = in.reader(true);
-    for (;;) {
-      OPTDB_ASSIGN(auto a, reader.next());
-      if (!a) break;
-      ++applied;
-      OPTDB_ASSIGN(auto blockLock, raw.lockBlock(a->blockId, lockTimeout));
-      OPTDB_ASSIGN(auto conflict, applyArchive(raw, *a));
-      if (conflict) summary.rejected.emplace_back(a->blockId, *conflict);
-      else if (restored.insert(a->blockId).second) summary.restored.push_back(a->blockId);
-    }
+    OPTDB_ASSIGN(const std::size_t n, applyArchives(raw, reader, lockTimeout, summary, restored));
+    applied += n;
   }
   if (applied != count)
     return Status::io(fmt::format("the input changed while it was being restored: {} archives validated, {} read again",
