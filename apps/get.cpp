@@ -1,5 +1,6 @@
 // optdb get: read blocks at their latest or a given revision.
 #include <cstdio>
+#include <cstdlib>
 
 #include "command.hpp"
 #include "optdb/archive.hpp"
@@ -53,6 +54,10 @@ void addGet(CLI::App& app, Globals& g) {
     auto target = std::make_shared<StorageRepo*>(nullptr);
     if (!args->restoreFrom.empty()) {
       OPTDB_ASSIGN(auto sources, parseRestoreSources(args->restoreFrom));
+      if (const char* t = std::getenv("OPTDB_RESTORE_TIMEOUT")) {
+        OPTDB_ASSIGN(const double seconds, secondsOption(t, "OPTDB_RESTORE_TIMEOUT"));
+        for (auto& s : sources) s.timeoutSeconds = seconds;
+      }
       restore = makeRestoreCallback(
           std::move(sources), [target]() -> RawStorage& { return (*target)->raw(); }, g.lockTimeout,
           [](std::string message) {

@@ -1,6 +1,8 @@
 #include "optdb/archive.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -8,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <set>
@@ -833,8 +836,10 @@ Result<std::vector<RestoreSource>> parseRestoreSources(const std::vector<std::st
 namespace {
 
 // Runs `/bin/sh -c COMMAND optdb-restore ID REV` with stdin from /dev/null and
-// stdout captured; its stderr passes through.
-Result<std::string> runCommand(const std::string& command, const BlockId& id, std::optional<Rev> rev) {
+// stdout captured; its stderr passes through. It runs in a process group of
+// its own, so that a timeout kills whatever it started too.
+Result<std::string> runCommand(const std::string& command, const BlockId& id, std::optional<Rev> rev,
+                               double timeoutSeconds) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return Status::io(fmt::format("pipe: {}", std::strerror(errno)));
   posix_spawn_file_actions_t actions;
@@ -844,8 +849,13 @@ Result<std::string> runCommand(const std::string& command, const BlockId& id, st
   std::string sh = "/bin/sh", dashC = "-c", cmd = command, name = "optdb-restore", blockArg = id;
   std::string revArg = rev ? std::to_string(*rev) : std::string();
   char* argv[] = {sh.data(), dashC.data(), cmd.data(), name.data(), blockArg.data(), revArg.data(), nullptr};
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attr, 0);
   pid_t pid = 0;
-  int rc = ::posix_spawn(&pid, "/bin/sh", &actions, nullptr, argv, environ);
+  int rc = ::posix_spawn(&pid, "/bin/sh", &actions, &attr, argv, environ);
+  posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&actions);
   ::close(fds[1]);
   if (rc != 0) {
@@ -855,8 +865,22 @@ Result<std::string> runCommand(const std::string& command, const BlockId& id, st
   std::string out;
   char buf[65536];
   int readErr = 0;
+  bool timedOut = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                                              std::chrono::duration<double>(timeoutSeconds));
   for (;;) {
-    ssize_t n = ::read(fds[0], buf, sizeof buf);
+    int waitMs = -1;
+    if (timeoutSeconds > 0) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+      waitMs = static_cast<int>(std::clamp<long long>(left + 1, 0, 1 << 30));
+    }
+    struct pollfd p{fds[0], POLLIN, 0};
+    int ready = ::poll(&p, 1, waitMs);
+    if (ready == 0) {
+      timedOut = true;
+      break;
+    }
+    ssize_t n = ready < 0 ? -1 : ::read(fds[0], buf, sizeof buf);
     if (n < 0) {
       if (errno == EINTR) continue;
       readErr = errno;
@@ -866,10 +890,14 @@ Result<std::string> runCommand(const std::string& command, const BlockId& id, st
     out.append(buf, static_cast<size_t>(n));
   }
   ::close(fds[0]);
+  if (timedOut) ::kill(-pid, SIGKILL);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) return Status::io(fmt::format("waiting for the command: {}", std::strerror(errno)));
   }
+  if (timedOut)
+    return Status::io(fmt::format("the command did not finish within {} s (OPTDB_RESTORE_TIMEOUT); it was killed",
+                                  formatNumber(timeoutSeconds)));
   if (readErr) return Status::io(fmt::format("reading the command's output: {}", std::strerror(readErr)));
   if (WIFSIGNALED(status)) return Status::io(fmt::format("the command was killed by signal {}", WTERMSIG(status)));
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
@@ -922,7 +950,7 @@ Result<std::vector<BlockArchive>> fetchFromSource(const RestoreSource& source, c
       break;
     }
     case RestoreSource::Kind::Command: {
-      OPTDB_ASSIGN(auto text, runCommand(source.location, id, rev));
+      OPTDB_ASSIGN(auto text, runCommand(source.location, id, rev, source.timeoutSeconds));
       OPTDB_ASSIGN(out, readArchives(text, "its output"));
       for (const auto& a : out)
         if (a.blockId != id)

@@ -266,6 +266,24 @@ expect_eq "warnings" 4 "$(grep -c '^optdb: warning: ' "$ERRF")"
 expect_eq "one error" 1 "$(grep -c '^optdb: error: ' "$ERRF")"
 expect_missing_path "$L/b1"
 
+case_ "a command that hangs is killed at OPTDB_RESTORE_TIMEOUT, with what it started, and the next source used"
+L=$WORK/lazy.timeout
+start=$(date +%s)
+run --env OPTDB_RESTORE_TIMEOUT=0.3 --store "$L" get b1 --rev "$R" --restore-from "cmd:(sleep 37 &); sleep 36" \
+  --restore-from "$WORK/b1at1.ndjson" --restore-from "$A"
+expect_rc 0
+expect_eq "the block" "$(block_of "$WORK/want.json")" "$(block_of "$OUTF")"
+grep -q 'did not finish within 0.3 s' "$ERRF" && ok || fail "no timeout warning: $(cat "$ERRF")"
+expect_eq "finished in time" 1 "$(( $(date +%s) - start < 10 ))"
+left=""
+for f in /proc/[0-9]*/cmdline; do
+  c=$(tr '\0' ' ' <"$f" 2>/dev/null) || continue
+  [[ $c == "sleep 36 " || $c == "sleep 37 " ]] && left+="$c;"
+done
+expect_eq "nothing it started is left running" "" "$left"
+run --env OPTDB_RESTORE_TIMEOUT=soon --store "$L" get b1 --restore-from 'cmd:true'
+expect_rc 2
+
 case_ "a missing block without --rev: the whole block, pendings included"
 L=$WORK/lazy.whole
 run --store "$L" get b0 --restore-from "$A"

@@ -171,6 +171,9 @@ struct RestoreSource {
   Kind kind = Kind::File;
   std::string location;  // the file, the store directory, or the command
   std::string spec;      // as given, for messages
+  // A command that has not finished by then is killed (with everything it
+  // started) and counts as a failing source; 0: no limit.
+  double timeoutSeconds = 60;
 };
 
 // "cmd:COMMAND" is a command; an existing directory is another store; anything
