@@ -79,6 +79,7 @@ class CountingEnv : public Env {
     ++dirSyncs;
     return base_->syncDir(p);
   }
+  Status syncAll() override { return base_->syncAll(); }
   Result<std::vector<DirEntry>> listDir(const std::string& p) override { return base_->listDir(p); }
   FileType fileType(const std::string& p) override { return base_->fileType(p); }
   Result<std::uint64_t> fileSize(const std::string& p) override { return base_->fileSize(p); }

@@ -1083,6 +1083,9 @@ Result<RepairReport> repairStore(FileRawStorage& raw, const RepairOptions& optio
   OPTDB_ASSIGN(auto lock, lockExclusive(raw, options.lockTimeout, !options.dryRun));
   Repairer repairer(raw, options.dryRun, report);
   OPTDB_TRY(repairer.run(options.blockIds));
+  // A store at rest is a durable one: a commit whose last rename was visible
+  // but not yet durable, which repair found complete, must not step back.
+  if (!options.dryRun && raw.syncing()) OPTDB_TRY(raw.env().syncAll());
   return report;
 }
 

@@ -18,10 +18,15 @@ std::pair<std::string, std::string> splitPath(const std::string& path) {
   return {path.substr(0, slash), path.substr(slash + 1)};
 }
 
-void dropVolatile(const std::shared_ptr<MemEnv::Node>& n) {
+// Makes the durable state and the visible one agree: the visible one becomes
+// durable (a sync of everything), or the durable one is all that is left (a power cut).
+void settle(const std::shared_ptr<MemEnv::Node>& n, bool keepVisible) {
   if (n->type == FileType::Dir) {
-    n->entries = n->durableEntries;
-    for (auto& [_, child] : n->entries) dropVolatile(child);
+    if (keepVisible) n->durableEntries = n->entries;
+    else n->entries = n->durableEntries;
+    for (auto& [_, child] : n->entries) settle(child, keepVisible);
+  } else if (keepVisible) {
+    n->durableData = n->data;
   } else {
     n->data = n->durableData;
   }
@@ -193,9 +198,16 @@ void MemEnv::crashAfter(std::optional<std::uint64_t> n) {
   crashAt_ = n ? std::optional<std::uint64_t>(mutations_ + *n) : std::nullopt;
 }
 
+Status MemEnv::syncAll() {
+  std::lock_guard<std::mutex> l(mu_);
+  OPTDB_TRY(mutate("syncfs", ""));
+  settle(root_, /*keepVisible=*/true);
+  return Status::ok();
+}
+
 void MemEnv::powerCut() {
   std::lock_guard<std::mutex> l(mu_);
-  dropVolatile(root_);
+  settle(root_, /*keepVisible=*/false);
   crashAt_.reset();
 }
 

@@ -183,6 +183,11 @@ class PosixEnv : public Env {
     return Status::ok();
   }
 
+  Status syncAll() override {
+    if (::syncfs(rootFd_.get()) != 0) return errnoStatus("syncfs", "", errno);
+    return Status::ok();
+  }
+
   Status removeFile(const std::string& path) override {
     std::string name;
     Fd p(openParent(path, &name));

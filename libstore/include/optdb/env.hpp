@@ -63,6 +63,9 @@ class Env {
   // Ok when the directory exists already. "" is the root, created with its parents.
   virtual Status createDir(const std::string& path) = 0;
   virtual Status syncDir(const std::string& path) = 0;
+  // Makes everything written to the file system so far durable (syncfs(2)):
+  // repair ends with it, so that what it found complete stays complete.
+  virtual Status syncAll() = 0;
   // NotFound when the directory does not exist.
   virtual Result<std::vector<DirEntry>> listDir(const std::string& path) = 0;
   // Does not follow a final symbolic link; None when missing.

@@ -43,6 +43,7 @@ class FileRawStorage : public RawStorage {
   Result<std::unique_ptr<FileLock>> lockBlock(const BlockId& id, double timeoutSeconds) override;
 
   Env& env() { return *env_; }
+  bool syncing() const { return sync_; }
 
   // The layout, for inspect and repair.
   static std::string encodeTrxFileName(const TrxId& trxId);  // ':' → %3A, plus ".json"

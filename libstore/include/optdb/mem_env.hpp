@@ -26,6 +26,7 @@ class MemEnv : public Env {
   Status removeFile(const std::string& path) override;
   Status createDir(const std::string& path) override;
   Status syncDir(const std::string& path) override;
+  Status syncAll() override;
   Result<std::vector<DirEntry>> listDir(const std::string& path) override;
   FileType fileType(const std::string& path) override;
   Result<std::uint64_t> fileSize(const std::string& path) override;
