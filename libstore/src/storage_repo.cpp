@@ -171,10 +171,24 @@ Result<GetResult> StorageRepo::get(const std::vector<BlockId>& blockIds, const G
           break;
         OPTDB_ASSIGN(auto interrupted, bs.interruptedCommits());
         if (!interrupted.empty()) break;
-        OPTDB_ASSIGN(auto r, commitLocked(c.trxId, {id}, c.rev));
-        (void)r;  // stale means another writer got there first: nothing to catch up
+        auto r = commitLocked(c.trxId, {id}, c.rev);  // stale: another writer got there first
+        if (!r && r.status().code() == Code::InvalidInput) {
+          // The transform cannot apply here: this block cannot be brought to
+          // what the caller knows, and is reported so; the others are read.
+          state.notFound = fmt::format("block {}: cannot catch up with {} at revision {}: {}", id, c.trxId, c.rev,
+                                       r.status().message());
+          break;
+        }
+        if (!r) return r.status();
         OPTDB_ASSIGN(meta, raw_->getMeta(id));
       }
+    }
+    if (state.notFound) {
+      OPTDB_ASSIGN(auto meta, raw_->getMeta(id));
+      if (meta) state.latest = meta->latest;
+      OPTDB_ASSIGN(state.pendings, raw_->listPendings(id));
+      result.blocks.emplace_back(id, std::move(state));
+      continue;
     }
     std::optional<BlockMeta> meta;
     auto block = bs.getBlock(context.rev, &meta);

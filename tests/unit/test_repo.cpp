@@ -401,6 +401,22 @@ TEST_CASE("get catches up through context.committed", "[repo]") {
   st = state(*s, "a", ctx);
   CHECK(st.latest == TrxRev{"t4", 9});
   CHECK(st.pendings == std::vector<TrxId>{"t5"});
+  // A transform that cannot apply here leaves that block unread and reported
+  // (exit 3), unchanged; the other blocks asked for are read as usual.
+  pendOk(*s, "t7", R"({"updates":{"b":[["missing",0,0,[1]]]}})");
+  ctx.committed = {{"t7", 10}};
+  auto both = s->get({"b", "a"}, ctx);
+  REQUIRE(both.isOk());
+  CHECK(both->anyMissing());
+  const auto& bs = both->blocks[0].second;
+  CHECK_FALSE(bs.block);
+  REQUIRE(bs.notFound);
+  CHECK(bs.notFound->find("cannot catch up with t7 at revision 10") != std::string::npos);
+  CHECK(bs.latest == TrxRev{"t2", 4});
+  CHECK(bs.pendings == std::vector<TrxId>{"t7"});
+  CHECK_FALSE(both->blocks[1].second.notFound);
+  CHECK(both->blocks[1].second.latest == TrxRev{"t4", 9});
+  CHECK(read(*s, "b") == B("b", R"("l":["t2"])"));
   // A pended block that was never committed catches up too (all entries count).
   pendOk(*s, "t6", R"({"inserts":{"n":)" + B("n", R"("v":1)") + "}}");
   ctx.committed = {{"t6", 2}};
