@@ -57,6 +57,12 @@ Result<std::unique_ptr<StorageRepo>> openRepo(const Globals& g, RestoreCallback 
   return openStore(path, storeOptions(g), std::move(restore));
 }
 
+Result<FileRawStorage*> directoryTree(StorageRepo& repo) {
+  auto* raw = dynamic_cast<FileRawStorage*>(&repo.raw());
+  if (!raw) return Status::io("internal error: the store is not a directory tree");
+  return raw;
+}
+
 Result<std::string> readInput(const std::string& file) {
   if (file.empty()) return Status::invalid("empty file name (use - for stdin)");
   if (file == "-") {

@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "optdb/file_raw_storage.hpp"
 #include "optdb/json.hpp"
 #include "optdb/storage_repo.hpp"
 
@@ -45,6 +46,9 @@ void setAction(CLI::App* sub, Globals& g, std::function<Status()> body);
 Result<std::string> storePath(const Globals& g);
 StoreOptions storeOptions(const Globals& g);
 Result<std::unique_ptr<StorageRepo>> openRepo(const Globals& g, RestoreCallback restore = {});
+// The directory tree under a repo from openRepo, for the commands that walk it
+// file by file (inspect, repair).
+Result<FileRawStorage*> directoryTree(StorageRepo& repo);
 
 // The whole of FILE, or of stdin for "-".
 Result<std::string> readInput(const std::string& file);

@@ -123,8 +123,7 @@ void addInspect(CLI::App& app, Globals& g) {
   setAction(sub, g, [&g, args]() -> Status {
     OPTDB_TRY(validateBlockArgs(args->blocks));
     OPTDB_ASSIGN(auto repo, openRepo(g));
-    auto* raw = dynamic_cast<FileRawStorage*>(&repo->raw());
-    if (!raw) return Status::io("internal error: the store is not a directory tree");
+    OPTDB_ASSIGN(auto* raw, directoryTree(*repo));
     if (args->check) {
       CheckOptions o;
       o.blockIds = args->blocks;

@@ -24,8 +24,7 @@ void addRepair(CLI::App& app, Globals& g) {
   setAction(sub, g, [&g, args]() -> Status {
     OPTDB_TRY(validateBlockArgs(args->blocks));
     OPTDB_ASSIGN(auto repo, openRepo(g));
-    auto* raw = dynamic_cast<FileRawStorage*>(&repo->raw());
-    if (!raw) return Status::io("internal error: the store is not a directory tree");
+    OPTDB_ASSIGN(auto* raw, directoryTree(*repo));
     RepairOptions o;
     o.blockIds = args->blocks;
     o.lockTimeout = g.lockTimeout;

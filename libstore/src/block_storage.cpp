@@ -210,17 +210,17 @@ Status BlockStorage::completeCommit(const TrxId& trxId, Rev rev) {
   return Status::ok();
 }
 
-Result<std::vector<TrxRev>> BlockStorage::interruptedCommits() {
+Result<std::size_t> BlockStorage::firstAboveLatest(const BlockMeta& meta, RevisionList& revs) {
+  if (revs.size() == 0 || !meta.latest) return std::size_t{0};
+  OPTDB_ASSIGN(const Rev last, revs.at(revs.size() - 1));
+  if (last <= meta.latest->rev) return revs.size();  // the common case: nothing above latest
+  return revs.upperBound(meta.latest->rev);
+}
+
+Result<std::vector<TrxRev>> BlockStorage::interruptedAbove(RevisionList& revs, std::size_t first) {
   std::vector<TrxRev> out;
-  OPTDB_ASSIGN(auto meta, raw_.getMeta(id_));
-  if (!meta) return out;
-  OPTDB_ASSIGN(auto revs, raw_.revisions(id_, *meta));
-  std::size_t i = 0;
-  if (meta->latest) {
-    OPTDB_ASSIGN(i, revs->upperBound(meta->latest->rev));
-  }
-  for (; i < revs->size(); ++i) {
-    OPTDB_ASSIGN(const Rev r, revs->at(i));
+  for (std::size_t i = first; i < revs.size(); ++i) {
+    OPTDB_ASSIGN(const Rev r, revs.at(i));
     OPTDB_ASSIGN(auto trxId, raw_.getRevision(id_, r));
     if (!trxId) continue;
     OPTDB_ASSIGN(auto pending, raw_.getPending(id_, *trxId));
@@ -234,19 +234,21 @@ Result<std::vector<TrxRev>> BlockStorage::interruptedCommits() {
   return out;
 }
 
+Result<std::vector<TrxRev>> BlockStorage::interruptedCommits() {
+  OPTDB_ASSIGN(auto meta, raw_.getMeta(id_));
+  if (!meta) return std::vector<TrxRev>();
+  OPTDB_ASSIGN(auto revs, raw_.revisions(id_, *meta));
+  OPTDB_ASSIGN(const std::size_t first, firstAboveLatest(*meta, *revs));
+  return interruptedAbove(*revs, first);
+}
+
 Status BlockStorage::finishInterruptedCommits() {
   OPTDB_ASSIGN(auto meta, raw_.getMeta(id_));
   if (!meta) return Status::ok();
   OPTDB_ASSIGN(auto revs, raw_.revisions(id_, *meta));
-  if (revs->size() == 0) return Status::ok();
-  OPTDB_ASSIGN(const Rev last, revs->at(revs->size() - 1));
-  if (meta->latest && last <= meta->latest->rev) return Status::ok();  // the common case: nothing above latest
-  std::size_t above = revs->size();
-  if (meta->latest) {
-    OPTDB_ASSIGN(const std::size_t first, revs->upperBound(meta->latest->rev));
-    above -= first;
-  }
-  OPTDB_ASSIGN(auto interrupted, interruptedCommits());
+  OPTDB_ASSIGN(const std::size_t first, firstAboveLatest(*meta, *revs));
+  if (first == revs->size()) return Status::ok();
+  OPTDB_ASSIGN(auto interrupted, interruptedAbove(*revs, first));
   for (const auto& c : interrupted) {
     Status s = completeCommit(c.trxId, c.rev);
     if (!s) return Status(s.code() == Code::NotFound ? Code::Integrity : s.code(),
@@ -254,7 +256,7 @@ Status BlockStorage::finishInterruptedCommits() {
   }
   // Records of commits that never reached their revision file would shift the
   // checkpoint ordinals once the index is rebuilt; drop them now.
-  if (interrupted.size() != above) {
+  if (interrupted.size() != revs->size() - first) {
     OPTDB_ASSIGN(meta, raw_.getMeta(id_));
     OPTDB_TRY(raw_.rebuildRevisionIndex(id_, *meta));
   }

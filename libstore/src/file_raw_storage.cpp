@@ -18,7 +18,6 @@ std::string pendDir(const BlockId& id) { return id + "/pend"; }
 std::string trxDir(const BlockId& id) { return id + "/trx"; }
 std::string actionsDir(const BlockId& id) { return id + "/actions"; }
 std::string blocksDir(const BlockId& id) { return id + "/blocks"; }
-const std::string kIntentsDir = ".optdb/intents";
 const std::string kLocksDir = ".optdb/locks";
 
 // The revision index: a header (the hash of meta.json's ranges it was built
@@ -480,16 +479,16 @@ Status FileRawStorage::saveIntent(const CommitIntent& intent) {
   j["trxId"] = intent.trxId;
   j["rev"] = intent.rev;
   j["blockIds"] = intent.blockIds;
-  return writeAtomic(kIntentsDir, encodeTrxFileName(intent.trxId), toJson(j));
+  return writeAtomic(kIntentsPath, encodeTrxFileName(intent.trxId), toJson(j));
 }
 
 Status FileRawStorage::deleteIntent(const TrxId& trxId) {
-  Status s = env_->removeFile(join(kIntentsDir, encodeTrxFileName(trxId)));
+  Status s = env_->removeFile(join(kIntentsPath, encodeTrxFileName(trxId)));
   return s.code() == Code::NotFound ? Status::ok() : s;
 }
 
 Result<std::vector<CommitIntent>> FileRawStorage::listIntents() {
-  auto entries = env_->listDir(kIntentsDir);
+  auto entries = env_->listDir(kIntentsPath);
   if (!entries) {
     if (entries.status().code() == Code::NotFound) return std::vector<CommitIntent>();
     return entries.status();
@@ -497,7 +496,7 @@ Result<std::vector<CommitIntent>> FileRawStorage::listIntents() {
   std::vector<CommitIntent> out;
   for (const auto& e : *entries) {
     if (e.type != FileType::File || !decodeTrxFileName(e.name)) continue;
-    std::string path = join(kIntentsDir, e.name);
+    std::string path = join(kIntentsPath, e.name);
     OPTDB_ASSIGN(auto j, readJson(path));
     if (!j) continue;
     CommitIntent in;

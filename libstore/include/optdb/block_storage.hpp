@@ -78,6 +78,10 @@ class BlockStorage {
   // The state after the greatest committed revision ≤ target.
   Result<std::optional<Json>> materialize(Rev target, const BlockMeta& meta);
   Status pruneMaterialization(const TrxRev& old, const BlockMeta& meta);
+  // The index in `revs` of the first revision above meta.json's latest.
+  Result<std::size_t> firstAboveLatest(const BlockMeta& meta, RevisionList& revs);
+  // interruptedCommits among revs[first…].
+  Result<std::vector<TrxRev>> interruptedAbove(RevisionList& revs, std::size_t first);
 
   BlockId id_;
   RawStorage& raw_;
