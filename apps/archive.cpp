@@ -1,9 +1,11 @@
 // optdb archive: write block histories as NDJSON BlockArchives.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -15,7 +17,11 @@ namespace optdb::cli {
 
 namespace {
 
-// Where the archives go: stdout, or a temporary file renamed over FILE at the end.
+// Where the archives go: stdout; or FILE, written as a temporary file renamed
+// over it at the end when FILE is a regular file or a new name; or, when FILE
+// is something else (a FIFO, a character device, a terminal, a socket),
+// straight into it: never renamed over it (SPEC §7). A FILE that is stdout
+// itself (-o /dev/stdout) is stdout.
 class Output {
  public:
   Output(std::string file, bool sync) : file_(std::move(file)), sync_(sync) {}
@@ -26,10 +32,36 @@ class Output {
 
   Status open() {
     if (file_.empty()) return Status::ok();
-    auto slash = file_.rfind('/');
-    dir_ = slash == std::string::npos ? "." : (slash == 0 ? "/" : file_.substr(0, slash));
-    std::string base = slash == std::string::npos ? file_ : file_.substr(slash + 1);
+    struct stat st, out;
+    if (::stat(file_.c_str(), &st) == 0) {
+      if (S_ISDIR(st.st_mode)) return Status::invalid(fmt::format("-o {}: is a directory", file_));
+      const int outFlags = ::fcntl(STDOUT_FILENO, F_GETFL);
+      if (outFlags != -1 && (outFlags & O_ACCMODE) != O_RDONLY && ::fstat(STDOUT_FILENO, &out) == 0 &&
+          out.st_dev == st.st_dev && out.st_ino == st.st_ino) {
+        file_.clear();  // stdout, reached by another name: written as stdout is
+        return Status::ok();
+      }
+      if (!S_ISREG(st.st_mode)) {
+        direct_ = true;
+        fd_ = ::open(file_.c_str(), O_WRONLY | O_NOCTTY | O_CLOEXEC);
+        if (fd_ < 0) return Status::io(fmt::format("-o {}: {}", file_, std::strerror(errno)));
+        return Status::ok();
+      }
+    }
+    // A symbolic link to a regular file: the file it names is replaced, not the link.
+    std::string target = file_;
+    struct stat lst;
+    if (::lstat(file_.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode)) {
+      char* real = ::realpath(file_.c_str(), nullptr);
+      if (!real) return Status::io(fmt::format("-o {}: {}", file_, std::strerror(errno)));
+      target = real;
+      std::free(real);
+    }
+    auto slash = target.rfind('/');
+    dir_ = slash == std::string::npos ? "." : (slash == 0 ? "/" : target.substr(0, slash));
+    std::string base = slash == std::string::npos ? target : target.substr(slash + 1);
     if (base.empty()) return Status::invalid(fmt::format("-o {}: not a file name", file_));
+    final_ = target;
     tmp_ = fmt::format("{}/.{}.tmp.{}", dir_, base, ::getpid());
     fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     if (fd_ < 0) {
@@ -41,33 +73,28 @@ class Output {
   }
 
   Status write(std::string_view data) {
-    if (file_.empty()) {
-      if (std::fwrite(data.data(), 1, data.size(), stdout) != data.size())
-        return Status::io(fmt::format("writing to stdout: {}", std::strerror(errno)));
-      return Status::ok();
-    }
+    if (file_.empty()) return writeStdout(data);
     while (!data.empty()) {
       ssize_t n = ::write(fd_, data.data(), data.size());
       if (n < 0) {
         if (errno == EINTR) continue;
-        return Status::io(fmt::format("writing {}: {}", tmp_, std::strerror(errno)));
+        return Status::io(fmt::format("writing {}: {}", direct_ ? file_ : tmp_, std::strerror(errno)));
       }
       data.remove_prefix(static_cast<size_t>(n));
     }
     return Status::ok();
   }
 
-  // stdout flushed, or the file synced and renamed into place.
+  // stdout flushed, or what was written into FILE closed, or the temporary
+  // file synced and renamed into place.
   Status commit() {
-    if (file_.empty()) {
-      if (std::fflush(stdout) != 0) return Status::io(fmt::format("writing to stdout: {}", std::strerror(errno)));
-      return Status::ok();
-    }
-    if (sync_ && ::fsync(fd_) != 0) return Status::io(fmt::format("fsync {}: {}", tmp_, std::strerror(errno)));
+    if (file_.empty()) return flushStdout();
+    if (sync_ && !direct_ && ::fsync(fd_) != 0) return Status::io(fmt::format("fsync {}: {}", tmp_, std::strerror(errno)));
     int fd = fd_;
     fd_ = -1;
-    if (::close(fd) != 0) return Status::io(fmt::format("closing {}: {}", tmp_, std::strerror(errno)));
-    if (::rename(tmp_.c_str(), file_.c_str()) != 0)
+    if (::close(fd) != 0) return Status::io(fmt::format("closing {}: {}", direct_ ? file_ : tmp_, std::strerror(errno)));
+    if (direct_) return Status::ok();
+    if (::rename(tmp_.c_str(), final_.c_str()) != 0)
       return Status::io(fmt::format("-o {}: {}", file_, std::strerror(errno)));
     tmp_.clear();
     if (sync_) {
@@ -81,8 +108,9 @@ class Output {
   }
 
  private:
-  std::string file_, dir_, tmp_;
+  std::string file_, dir_, tmp_, final_;
   bool sync_;
+  bool direct_ = false;  // written into FILE itself
   int fd_ = -1;
 };
 
@@ -102,7 +130,7 @@ void addArchive(CLI::App& app, Globals& g) {
   sub->add_option("--to", args->to, "End the window before revision N")->type_name("N");
   sub->add_option("--rev", args->rev, "Only what restoring revision N needs")->type_name("N");
   sub->add_option("--chunk", args->chunk, "At most N revisions per archive (N >= 1)")->type_name("N");
-  sub->add_option("-o", args->output, "Write to FILE (replaced atomically) instead of stdout")->type_name("FILE");
+  sub->add_option("-o", args->output, "Write to FILE (replaced atomically; a FIFO or device is written into) instead of stdout")->type_name("FILE");
   acceptDashDashAnywhere(sub);
   sub->footer(
       "Examples:\n"

@@ -19,7 +19,7 @@ void addCancel(CLI::App& app, Globals& g) {
     OPTDB_TRY(validateBlockArgs(args->blocks));
     OPTDB_ASSIGN(auto repo, openRepo(g));
     OPTDB_ASSIGN(auto result, repo->cancel(args->trx, args->blocks));
-    printJson(g, result.toJson());
+    OPTDB_TRY(printJson(g, result.toJson()));
     return Status::ok();
   });
 }

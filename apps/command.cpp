@@ -1,8 +1,10 @@
 #include "command.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -17,12 +19,25 @@
 
 namespace optdb::cli {
 
+namespace {
+// Results on stdout: the first failed write (an errno) is kept, later writes
+// are skipped and every check returns it. `reported`: its message is printed.
+int stdoutErr = 0;
+bool stdoutErrReported = false;
+
+Status stdoutFailure() { return Status::io(fmt::format("writing to stdout: {}", std::strerror(stdoutErr))); }
+}  // namespace
+
 void setAction(CLI::App* sub, Globals& g, std::function<Status()> body) {
   sub->callback([&g, body = std::move(body)] {
     Status s = body();
+    // The result written in full, or exit 1: a failed write to stdout is
+    // reported whatever else happened, and once (finishStdout knows).
+    if (Status out = flushStdout(); !out) s = out;
     if (!s) {
       printError(s.message());
       g.exitCode = static_cast<int>(s.code());
+      if (stdoutErr) stdoutErrReported = true;
     }
   });
 }
@@ -81,11 +96,55 @@ Result<std::string> readInput(const std::string& file) {
   return ss.str();
 }
 
-void printJson(const Globals& g, const Json& value) {
+void reserveStandardDescriptors() {
+  // A descriptor closed by the caller would be the next one optdb opens (a
+  // lock, a store file), and results or messages would be written into it.
+  // Each is held by /dev/null opened the wrong way round instead, so that
+  // using it fails (EBADF): a closed stdout stays a failing stdout.
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    int got = ::open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY);
+    if (got >= 0 && got != fd) {
+      ::dup2(got, fd);
+      ::close(got);
+    }
+  }
+}
+
+Status writeStdout(std::string_view data) {
+  if (stdoutErr) return stdoutFailure();
+  if (!data.empty() && std::fwrite(data.data(), 1, data.size(), stdout) != data.size()) {
+    stdoutErr = errno ? errno : EIO;
+    return stdoutFailure();
+  }
+  return Status::ok();
+}
+
+Status flushStdout() {
+  if (stdoutErr) return stdoutFailure();
+  errno = 0;
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    stdoutErr = errno ? errno : EIO;
+    return stdoutFailure();
+  }
+  return Status::ok();
+}
+
+int finishStdout(int exitCode) {
+  (void)flushStdout();
+  // Closing reports what a file system defers to close (NFS). The descriptor,
+  // not the FILE: iostreams flush stdout again at exit, with nothing buffered.
+  if (!stdoutErr && ::close(STDOUT_FILENO) != 0 && errno != EINTR && errno != EBADF) stdoutErr = errno;
+  if (stdoutErr && !stdoutErrReported) printError(stdoutFailure().message());
+  stdoutErrReported = stdoutErr != 0;
+  return stdoutErr ? static_cast<int>(Code::IoError) : exitCode;
+}
+
+Status printJson(const Globals& g, const Json& value) {
   std::string out = toJson(value, g.pretty);
   out.push_back('\n');
-  std::fwrite(out.data(), 1, out.size(), stdout);
-  std::fflush(stdout);
+  OPTDB_TRY(writeStdout(out));
+  return flushStdout();
 }
 
 // Length of the valid UTF-8 sequence at s[i], or 0.
@@ -130,15 +189,36 @@ Status validateBlockArgs(const std::vector<std::string>& blocks) {
   return Status::ok();
 }
 
-Result<Rev> revOption(const std::string& text, const std::string& option) { return parseRev(text, option); }
+Result<Rev> revOption(const std::string& text, const std::string& option) {
+  // Canonical decimal only: "01" is not a way to write 1.
+  if (text.size() > 1 && text[0] == '0')
+    return Status::invalid(fmt::format("{}: revision must be an integer from 0 to {} without leading zeros, got '{}'",
+                                       option, kMaxRev, text));
+  return parseRev(text, option);
+}
 
 Result<double> secondsOption(const std::string& text, const std::string& option) {
-  char* end = nullptr;
-  errno = 0;
-  double v = std::strtod(text.c_str(), &end);
-  if (text.empty() || *end != '\0' || errno != 0 || !std::isfinite(v) || v < 0 ||
-      text.find_first_not_of("0123456789.") != std::string::npos)
-    return Status::invalid(fmt::format("{}: expected decimal seconds (e.g. 2.5), got '{}'", option, text));
+  // Decimal only: digits with an optional fraction and exponent (2.5, 1e11).
+  // Not a sign, nan, inf or hexadecimal; a value too large for a double is
+  // waited as forever (as is anything beyond a year: see Deadline).
+  auto bad = [&] {
+    return Status::invalid(fmt::format("{}: expected decimal seconds (e.g. 2.5 or 1e3), got '{}'", option, text));
+  };
+  size_t i = 0, digits = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i, ++digits;
+  if (i < text.size() && text[i] == '.')
+    for (++i; i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])); ++i) ++digits;
+  if (digits == 0) return bad();
+  if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
+    ++i;
+    if (i < text.size() && (text[i] == '+' || text[i] == '-')) ++i;
+    size_t expDigits = 0;
+    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i, ++expDigits;
+    if (expDigits == 0) return bad();
+  }
+  if (i != text.size()) return bad();
+  double v = std::strtod(text.c_str(), nullptr);  // HUGE_VAL when out of range: forever
+  if (std::isnan(v) || v < 0) return bad();
   return v;
 }
 

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <CLI/CLI.hpp>
 
@@ -53,8 +54,23 @@ Result<FileRawStorage*> directoryTree(StorageRepo& repo);
 // The whole of FILE, or of stdin for "-".
 Result<std::string> readInput(const std::string& file);
 
+// Results on stdout: everything a command prints to stdout goes through
+// these, and every write is checked (SPEC §7: a failed write to stdout, a
+// closed pipe or a full disk, is exit 1 for every command). The first failure
+// is kept: later writes are skipped and return it. setAction flushes stdout
+// after each command and reports a failure as the command's error.
+Status writeStdout(std::string_view data);
+Status flushStdout();
+// For main(), at exit: flushes and closes stdout; exit 1, with one "optdb:
+// error:" line unless setAction already printed it, if any write failed.
+int finishStdout(int exitCode);
+// For main(), first: a standard descriptor the caller closed is held by one
+// on which every read or write fails, so that nothing optdb opens later takes
+// its number (and results never land in a store file).
+void reserveStandardDescriptors();
+
 // One JSON value and a newline on stdout.
-void printJson(const Globals& g, const Json& value);
+Status printJson(const Globals& g, const Json& value);
 // "optdb: error: …" on stderr, on one line.
 void printError(const std::string& message);
 

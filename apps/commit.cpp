@@ -22,7 +22,7 @@ void addCommit(CLI::App& app, Globals& g) {
     OPTDB_TRY(validateBlockArgs(args->blocks));
     OPTDB_ASSIGN(auto repo, openRepo(g));
     OPTDB_ASSIGN(auto result, repo->commit(args->trx, args->blocks, rev));
-    printJson(g, result.toJson());
+    OPTDB_TRY(printJson(g, result.toJson()));
     if (!result.success) g.exitCode = static_cast<int>(Code::Stale);
     return Status::ok();
   });

@@ -1,6 +1,8 @@
 // optdb get: read blocks at their latest or a given revision.
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 
 #include "command.hpp"
 #include "optdb/archive.hpp"
@@ -58,6 +60,16 @@ void addGet(CLI::App& app, Globals& g) {
         OPTDB_ASSIGN(const double seconds, secondsOption(t, "OPTDB_RESTORE_TIMEOUT"));
         for (auto& s : sources) s.timeoutSeconds = seconds;
       }
+      if (const char* m = std::getenv("OPTDB_RESTORE_MAX_BYTES")) {
+        // A count of bytes, at least 1: digits only (parseRev's rule, without its ceiling).
+        std::string text(m);
+        char* end = nullptr;
+        errno = 0;
+        unsigned long long n = std::strtoull(text.c_str(), &end, 10);
+        if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos || errno != 0 || n == 0)
+          return Status::invalid(fmt::format("OPTDB_RESTORE_MAX_BYTES: expected a number of bytes >= 1, got '{}'", text));
+        for (auto& s : sources) s.maxBytes = n;
+      }
       restore = makeRestoreCallback(
           std::move(sources), [target]() -> RawStorage& { return (*target)->raw(); }, g.lockTimeout,
           [](std::string message) {
@@ -69,7 +81,7 @@ void addGet(CLI::App& app, Globals& g) {
     OPTDB_ASSIGN(auto repo, openRepo(g, restore));
     *target = repo.get();
     OPTDB_ASSIGN(auto result, repo->get(args->blocks, ctx));
-    printJson(g, result.toJson());
+    OPTDB_TRY(printJson(g, result.toJson()));
     for (const auto& [id, state] : result.blocks) {
       if (state.notFound) printError(*state.notFound);
       else if (!state.block && ctx.rev)

@@ -12,7 +12,9 @@ namespace optdb::cli {
 
 namespace {
 
-void write(const std::string& s) { std::fwrite(s.data(), 1, s.size(), stdout); }
+// Through the checked output path: a failure is kept there, returned by the
+// flushStdout() each command makes before its exit code is decided.
+void write(const std::string& s) { (void)writeStdout(s); }
 
 // `v` as JSON text nested `depth` levels deep in an indented document.
 std::string nested(const Json& v, bool pretty, int depth) {
@@ -48,7 +50,7 @@ class StreamedArray {
     if (tail) s += (pretty_ ? ",\n  " : ",") + toJson(Json(tail->first)) + (pretty_ ? ": " : ":") + nested(tail->second, pretty_, 1);
     s += pretty_ ? "\n}\n" : "}\n";
     write(s);
-    std::fflush(stdout);
+    (void)flushStdout();
   }
 
  private:
@@ -139,7 +141,7 @@ void addInspect(CLI::App& app, Globals& g) {
         return result.status();
       }
       if (json) json->close(std::nullopt);
-      std::fflush(stdout);
+      OPTDB_TRY(flushStdout());
       int missing = notFoundExit(result->notFound);
       g.exitCode = result->problems > 0 ? static_cast<int>(Code::Integrity) : missing;
       return Status::ok();
@@ -162,7 +164,7 @@ void addInspect(CLI::App& app, Globals& g) {
     }
     if (json) json->close(std::make_pair(std::string("summary"), result->store.toJson()));
     else write(storeLine(result->store));
-    std::fflush(stdout);
+    OPTDB_TRY(flushStdout());
     int missing = notFoundExit(result->notFound);
     g.exitCode = result->store.problems > 0 ? static_cast<int>(Code::Integrity) : missing;
     return Status::ok();

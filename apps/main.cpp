@@ -1,7 +1,9 @@
 // optdb: a versioned, transactional block store on a directory tree.
+#include <csignal>
 #include <cstdio>
 
 #include "command.hpp"
+#include "optdb/archive.hpp"
 
 #ifndef OPTDB_VERSION
 #define OPTDB_VERSION "0.1.0"
@@ -83,6 +85,11 @@ class HelpFormatter : public CLI::Formatter {
 }  // namespace
 
 int main(int argc, char** argv) {
+  reserveStandardDescriptors();
+  // A closed pipe on stdout is a failed write (EPIPE: exit 1 with a message),
+  // not death by a signal.
+  std::signal(SIGPIPE, SIG_IGN);
+  optdb::killRestoreSourcesOnSignals();
   Globals g;
   CLI::App app{"optdb: a versioned, transactional block store on a plain directory tree.\n"
                "See optdb(1) and optdb-COMMAND(1).",
@@ -119,13 +126,13 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --help-all, --version
-    return app.exit(e);
+    return finishStdout(app.exit(e));
   } catch (const CLI::ParseError& e) {
     printError(describeParseError(app, e));
-    return 2;
+    return finishStdout(2);
   } catch (const std::exception& e) {
     printError(std::string("internal error: ") + e.what());
-    return 1;
+    return finishStdout(1);
   }
-  return g.exitCode;
+  return finishStdout(g.exitCode);
 }

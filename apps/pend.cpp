@@ -46,11 +46,11 @@ void addPend(CLI::App& app, Globals& g) {
     if (text.find_first_not_of(" \t\r\n") == std::string::npos)
       return Status::invalid((args->file == "-" ? std::string("stdin") : args->file) +
                              ": no input; expected a Transforms JSON object such as {\"inserts\":{...}}");
-    OPTDB_ASSIGN(auto json, parseJson(text, args->file == "-" ? "stdin" : args->file));
+    OPTDB_ASSIGN(auto json, parseJson(text, args->file == "-" ? "stdin" : args->file, kTransformsEnvelope));
     OPTDB_ASSIGN(req.transforms, decodeTransforms(json, "transforms"));
     OPTDB_ASSIGN(auto repo, openRepo(g));
     OPTDB_ASSIGN(auto result, repo->pend(req));
-    printJson(g, result.toJson());
+    OPTDB_TRY(printJson(g, result.toJson()));
     if (result.outcome == PendResult::Outcome::Stale) g.exitCode = static_cast<int>(Code::Stale);
     if (result.outcome == PendResult::Outcome::PendingConflict) g.exitCode = static_cast<int>(Code::PendingConflict);
     return Status::ok();

@@ -30,9 +30,10 @@ void addRepair(CLI::App& app, Globals& g) {
     o.lockTimeout = g.lockTimeout;
     o.dryRun = args->dryRun;
     OPTDB_ASSIGN(auto report, repairStore(*raw, o));
-    printJson(g, report.toJson());
+    OPTDB_TRY(printJson(g, report.toJson()));
     for (const auto& id : report.notFound) printError(fmt::format("block {}: not in the store (no meta.json)", id));
-    if (!report.remaining.empty()) g.exitCode = static_cast<int>(Code::Integrity);
+    if (!report.examined) g.exitCode = static_cast<int>(Code::IoError);
+    else if (!report.remaining.empty()) g.exitCode = static_cast<int>(Code::Integrity);
     else if (!report.notFound.empty()) g.exitCode = static_cast<int>(Code::NotFound);
     return Status::ok();
   });

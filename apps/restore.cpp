@@ -78,7 +78,7 @@ void addRestore(CLI::App& app, Globals& g) {
     OPTDB_ASSIGN(auto repo, openRepo(g));
     OPTDB_ASSIGN(auto summary,
                  restoreArchiveStreams(repo->raw(), inputs, repo->options().lockTimeout, spoolDir(store)));
-    printJson(g, summary.toJson());
+    OPTDB_TRY(printJson(g, summary.toJson()));
     if (!summary.rejected.empty()) {
       for (const auto& [id, reason] : summary.rejected) printError(fmt::format("block {}: archive skipped: {}", id, reason));
       g.exitCode = static_cast<int>(Code::Integrity);

@@ -9,16 +9,21 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <set>
 
 #include <fmt/format.h>
 
 #include "optdb/block_storage.hpp"
+#include "optdb/write_locks.hpp"
 #include "optdb/codec.hpp"
+#include "optdb/deadline.hpp"
 #include "optdb/file_raw_storage.hpp"
 #include "optdb/transform.hpp"
 
@@ -171,28 +176,32 @@ Result<BlockArchive> decodeArchive(const Json& j, std::string_view whereView) {
 Json encodeArchive(const BlockArchive& a) {
   Json j = Json::object();
   j["blockId"] = a.blockId;
-  Json revs = Json::object();
+  // Built whole, not member by member: an object's lookup is linear, and an
+  // archive may hold a block's whole history.
+  std::vector<JsonMember> revs;
+  revs.reserve(a.revisions.size());
   for (const auto& r : a.revisions) {
     Json trx = encodeTrxRev(r.trx);
     trx["transform"] = encodeTransform(r.transform);
     Json entry = Json::object();
     entry["trx"] = std::move(trx);
     if (r.block) entry["block"] = *r.block;
-    revs[std::to_string(r.trx.rev)] = std::move(entry);
+    revs.emplace_back(std::to_string(r.trx.rev), std::move(entry));
   }
-  j["revisions"] = std::move(revs);
+  j["revisions"] = jsonObject(revs);
   j["range"] = encodeRanges({a.range}).front();
   if (!a.range.end && !a.pending.empty()) {
-    Json pending = Json::object();
+    std::vector<JsonMember> pending;
+    pending.reserve(a.pending.size());
     for (const auto& p : a.pending) {
       Transforms t;
       t.add(a.blockId, p.transform);
       Json entry = Json::object();
       entry["trxId"] = p.trxId;
       entry["transforms"] = encodeTransforms(t);
-      pending[p.trxId] = std::move(entry);
+      pending.emplace_back(p.trxId, std::move(entry));
     }
-    j["pending"] = std::move(pending);
+    j["pending"] = jsonObject(pending);
   }
   return j;
 }
@@ -331,7 +340,8 @@ Result<std::optional<BlockArchive>> ArchiveReader::next() {
     }
     if (end == std::string_view::npos) return fail(startLine, "truncated JSON: the value that starts here does not end");
     pos_ = end;
-    OPTDB_ASSIGN(auto j, parseJson(text_.substr(start, end - start), fmt::format("{}: line {}", name_, startLine)));
+    OPTDB_ASSIGN(auto j, parseJson(text_.substr(start, end - start), fmt::format("{}: line {}", name_, startLine),
+                                   open == '[' ? kArchiveEnvelope + 1 : kArchiveEnvelope));  // [archive, …]: one more
     if (j.is_array()) {
       array_ = std::move(j);
       arrayIndex_ = 0;
@@ -540,11 +550,24 @@ Json RestoreSummary::toJson() const {
   return j;
 }
 
+namespace {
+
+// The revision of the block whose file names trxId, if any: a scan of the
+// history, for the rare transform found committed with no revision of its own.
+Result<std::optional<Rev>> revisionNaming(RawStorage& raw, const BlockId& id, const TrxId& trxId) {
+  OPTDB_ASSIGN(auto revs, raw.listRevisions(id));
+  for (Rev r : revs) {
+    OPTDB_ASSIGN(auto named, raw.getRevision(id, r));
+    if (named && *named == trxId) return std::optional<Rev>(r);
+  }
+  return std::optional<Rev>();
+}
+
+}  // namespace
+
 Result<std::optional<std::string>> applyArchive(RawStorage& raw, const BlockArchive& a) {
   using Conflict = std::optional<std::string>;
   const BlockId& id = a.blockId;
-  // A commit interrupted here is finished first: moving latest past it would hide it.
-  OPTDB_TRY(BlockStorage(id, raw).finishInterruptedCommits());
   OPTDB_ASSIGN(auto meta, raw.getMeta(id));
   // Find any conflict before writing anything.
   struct Step {
@@ -559,8 +582,15 @@ Result<std::optional<std::string>> applyArchive(RawStorage& raw, const BlockArch
       return Conflict(fmt::format("revision {} is held here by transaction {}; the archive has {}", r.trx.rev, *local,
                                   r.trx.trxId));
     OPTDB_ASSIGN(auto localT, raw.getCommitted(id, r.trx.trxId));
-    if (localT && !local)
-      return Conflict(fmt::format("transaction {} is committed here at a revision other than {}", r.trx.trxId, r.trx.rev));
+    if (localT && !local) {
+      // A transform no revision file names (a restore interrupted before its
+      // revision file, or a lost revision file) is what the archive vouches
+      // for; another revision naming the transaction is a conflict.
+      OPTDB_ASSIGN(auto elsewhere, revisionNaming(raw, id, r.trx.trxId));
+      if (elsewhere)
+        return Conflict(fmt::format("transaction {} is committed here at revision {}, not {}", r.trx.trxId, *elsewhere,
+                                    r.trx.rev));
+    }
     if (localT && toJson(encodeTransform(*localT)) != toJson(encodeTransform(r.transform)))
       return Conflict(fmt::format("revision {}: transaction {} is held here with a different transform", r.trx.rev,
                                   r.trx.trxId));
@@ -579,12 +609,19 @@ Result<std::optional<std::string>> applyArchive(RawStorage& raw, const BlockArch
     if (!m.latest || top.rev > m.latest->rev) m.latest = top;
   }
   const bool metaChanged = !meta || toJson(encodeMeta(m)) != toJson(encodeMeta(*meta));
-  // Per revision, the order of a commit: transform, materialization, revision.
+  // Per revision: the revision file, the materialization, then the committed
+  // transform, which is what makes it a revision (SPEC §2). Interrupted at any
+  // point, this leaves what readers ignore (a revision file naming no
+  // committed transform) or what the same restore finishes when run again.
   bool newRevision = false;
   std::vector<Rev> added;
   for (size_t i = 0; i < a.revisions.size(); ++i) {
     const auto& r = a.revisions[i];
-    if (!steps[i].haveTransform) OPTDB_TRY(raw.saveCommitted(id, r.trx.trxId, r.transform));
+    if (!steps[i].haveRevision) {
+      OPTDB_TRY(raw.saveRevision(id, r.trx.rev, r.trx.trxId));
+      added.push_back(r.trx.rev);
+      newRevision = true;
+    }
     // A materialization is trusted only for a transaction committed here: one of
     // a transaction only pending here may be left by an attempt that never
     // reached its revision file, computed on another block state.
@@ -597,11 +634,7 @@ Result<std::optional<std::string>> applyArchive(RawStorage& raw, const BlockArch
     } else if (!steps[i].haveTransform) {
       OPTDB_TRY(raw.discardMaterialized(id, r.trx.trxId));
     }
-    if (!steps[i].haveRevision) {
-      OPTDB_TRY(raw.saveRevision(id, r.trx.rev, r.trx.trxId));
-      added.push_back(r.trx.rev);
-      newRevision = true;
-    }
+    if (!steps[i].haveTransform) OPTDB_TRY(raw.saveCommitted(id, r.trx.trxId, r.transform));
   }
   // Revisions written below the tip too: the index is rebuilt for the new meta.json.
   if (newRevision || metaChanged) OPTDB_TRY(raw.addToRevisionIndex(id, meta, m, added));
@@ -649,7 +682,7 @@ Result<std::size_t> applyArchives(RawStorage& raw, ArchiveReader& reader, double
     OPTDB_ASSIGN(auto a, reader.next());
     if (!a) return applied;
     ++applied;
-    OPTDB_ASSIGN(auto blockLock, raw.lockBlock(a->blockId, lockTimeout));
+    OPTDB_ASSIGN(auto locks, lockRecovered(raw, {a->blockId}, nullptr, lockTimeout));
     OPTDB_ASSIGN(auto conflict, applyArchive(raw, *a));
     if (conflict) summary.rejected.emplace_back(a->blockId, *conflict);
     else if (restored.insert(a->blockId).second) summary.restored.push_back(a->blockId);
@@ -679,6 +712,26 @@ Result<RestoreSummary> restoreArchives(RawStorage& raw, const std::vector<Archiv
 
 namespace {
 
+// An unnamed temporary file in `dir` ($TMPDIR, else /tmp, when empty), read
+// and write, gone when closed: where input that cannot be read twice or must
+// not be held in memory is spooled. `what` names the input in messages.
+Result<int> openSpool(const std::string& dir, const std::string& what) {
+  std::string d = !dir.empty() ? dir : std::getenv("TMPDIR") && *std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp";
+  int fd = -1;
+#ifdef O_TMPFILE
+  fd = ::open(d.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+#endif
+  if (fd < 0) {
+    std::string path = d + "/optdb-restore.XXXXXX";
+    fd = ::mkostemp(path.data(), O_CLOEXEC);
+    if (fd >= 0) ::unlink(path.c_str());
+  }
+  if (fd < 0)
+    return Status::io(
+        fmt::format("{}: cannot make a temporary file in {} to hold the input: {}", what, d, std::strerror(errno)));
+  return fd;
+}
+
 // One restore input over its two passes.
 class StreamInput {
  public:
@@ -704,18 +757,7 @@ class StreamInput {
     }
     if (seekable_) return Status::ok();
     // Cannot be read twice: copy it while validating, into a file with no name.
-    std::string dir = spoolDir.empty() ? std::string("/tmp") : spoolDir;
-#ifdef O_TMPFILE
-    spool_ = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-#endif
-    if (spool_ < 0) {
-      std::string path = dir + "/optdb-restore.XXXXXX";
-      spool_ = ::mkostemp(path.data(), O_CLOEXEC);
-      if (spool_ >= 0) ::unlink(path.c_str());
-    }
-    if (spool_ < 0)
-      return Status::io(fmt::format("{}: cannot make a temporary file in {} to hold the input: {}", in_.name, dir,
-                                    std::strerror(errno)));
+    OPTDB_ASSIGN(spool_, openSpool(spoolDir, in_.name));
     return Status::ok();
   }
 
@@ -835,11 +877,68 @@ Result<std::vector<RestoreSource>> parseRestoreSources(const std::vector<std::st
 
 namespace {
 
+// The process groups of the restore-source commands running now, for the
+// signal handler below: a fixed table of atomics, as a handler may only
+// read lock-free memory. 0 is a free slot.
+constexpr std::size_t kMaxChildren = 64;
+std::atomic<pid_t> gChildGroups[kMaxChildren];
+
+// Registers a command's process group for its lifetime (SIGINT and SIGTERM
+// kill it with optdb: SPEC §7).
+class ChildGroup {
+ public:
+  explicit ChildGroup(pid_t pgid) {
+    for (auto& slot : gChildGroups) {
+      pid_t expected = 0;
+      if (slot.compare_exchange_strong(expected, pgid)) {
+        slot_ = &slot;
+        return;
+      }
+    }
+  }
+  ~ChildGroup() {
+    if (slot_) slot_->store(0);
+  }
+  ChildGroup(const ChildGroup&) = delete;
+  ChildGroup& operator=(const ChildGroup&) = delete;
+
+ private:
+  std::atomic<pid_t>* slot_ = nullptr;
+};
+
+constexpr int kTerminatingSignals[] = {SIGINT, SIGTERM, SIGHUP};
+
+extern "C" void killChildrenAndDie(int sig) {
+  for (auto& slot : gChildGroups) {
+    pid_t pgid = slot.load();
+    if (pgid > 0) ::kill(-pgid, SIGKILL);
+  }
+  // SA_RESETHAND restored the default action; the signal, blocked while this
+  // handler runs, is delivered again when it returns, and ends optdb.
+  ::raise(sig);
+}
+
+// An open descriptor, closed at the end of its scope.
+struct OwnedFd {
+  int fd = -1;
+  OwnedFd() = default;
+  explicit OwnedFd(int f) : fd(f) {}
+  OwnedFd(OwnedFd&& o) noexcept : fd(o.fd) { o.fd = -1; }
+  OwnedFd& operator=(OwnedFd&&) = delete;
+  ~OwnedFd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
 // Runs `/bin/sh -c COMMAND optdb-restore ID REV` with stdin from /dev/null and
-// stdout captured; its stderr passes through. It runs in a process group of
-// its own, so that a timeout kills whatever it started too.
-Result<std::string> runCommand(const std::string& command, const BlockId& id, std::optional<Rev> rev,
-                               double timeoutSeconds) {
+// stdout spooled into an unnamed temporary file (never held in memory: SPEC
+// §7), returned at its start; its stderr passes through. It runs in a process
+// group of its own, so that a timeout, an output above maxBytes or a signal
+// to optdb kills whatever it started too.
+Result<OwnedFd> runCommand(const std::string& command, const BlockId& id, std::optional<Rev> rev,
+                           double timeoutSeconds, std::uint64_t maxBytes) {
+  OPTDB_ASSIGN(const int spoolFd, openSpool(std::string(), "its output"));
+  OwnedFd spool(spoolFd);
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return Status::io(fmt::format("pipe: {}", std::strerror(errno)));
   posix_spawn_file_actions_t actions;
@@ -849,33 +948,44 @@ Result<std::string> runCommand(const std::string& command, const BlockId& id, st
   std::string sh = "/bin/sh", dashC = "-c", cmd = command, name = "optdb-restore", blockArg = id;
   std::string revArg = rev ? std::to_string(*rev) : std::string();
   char* argv[] = {sh.data(), dashC.data(), cmd.data(), name.data(), blockArg.data(), revArg.data(), nullptr};
+  // The terminating signals are held from before the spawn until the group is
+  // registered, so that none can end optdb with the command left unregistered;
+  // the command starts with optdb's own mask, and SIGPIPE at its default (optdb
+  // ignores it, and an ignored signal would be inherited).
+  sigset_t terminating, old;
+  sigemptyset(&terminating);
+  for (int s : kTerminatingSignals) sigaddset(&terminating, s);
+  pthread_sigmask(SIG_BLOCK, &terminating, &old);
+  sigset_t defaults;
+  sigemptyset(&defaults);
+  sigaddset(&defaults, SIGPIPE);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setsigmask(&attr, &old);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
   pid_t pid = 0;
   int rc = ::posix_spawn(&pid, "/bin/sh", &actions, &attr, argv, environ);
   posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&actions);
+  std::optional<ChildGroup> group;
+  if (rc == 0) group.emplace(pid);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
   ::close(fds[1]);
   if (rc != 0) {
     ::close(fds[0]);
     return Status::io(fmt::format("cannot run /bin/sh: {}", std::strerror(rc)));
   }
-  std::string out;
   char buf[65536];
-  int readErr = 0;
-  bool timedOut = false;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                                              std::chrono::duration<double>(timeoutSeconds));
+  int readErr = 0, spoolErr = 0;
+  bool timedOut = false, tooBig = false;
+  std::uint64_t total = 0;
+  const Deadline deadline = timeoutSeconds > 0 ? Deadline::after(timeoutSeconds) : Deadline::never();
   for (;;) {
-    int waitMs = -1;
-    if (timeoutSeconds > 0) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
-      waitMs = static_cast<int>(std::clamp<long long>(left + 1, 0, 1 << 30));
-    }
+    // Checked at every read too: a command that never stops writing times out.
     struct pollfd p{fds[0], POLLIN, 0};
-    int ready = ::poll(&p, 1, waitMs);
+    int ready = deadline.expired() ? 0 : ::poll(&p, 1, deadline.pollMs());
     if (ready == 0) {
       timedOut = true;
       break;
@@ -887,10 +997,25 @@ Result<std::string> runCommand(const std::string& command, const BlockId& id, st
       break;
     }
     if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
+    if (total + static_cast<std::uint64_t>(n) > maxBytes) {
+      tooBig = true;
+      break;
+    }
+    total += static_cast<std::uint64_t>(n);
+    for (ssize_t done = 0; done < n;) {
+      ssize_t w = ::write(spool.fd, buf + done, static_cast<std::size_t>(n - done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) {
+        spoolErr = errno;
+        break;
+      }
+      done += w;
+    }
+    if (spoolErr) break;
   }
   ::close(fds[0]);
-  if (timedOut) ::kill(-pid, SIGKILL);
+  // Stopped before its end: the command, and whatever it started, is killed.
+  if (timedOut || tooBig || readErr || spoolErr) ::kill(-pid, SIGKILL);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) return Status::io(fmt::format("waiting for the command: {}", std::strerror(errno)));
@@ -898,42 +1023,66 @@ Result<std::string> runCommand(const std::string& command, const BlockId& id, st
   if (timedOut)
     return Status::io(fmt::format("the command did not finish within {} s (OPTDB_RESTORE_TIMEOUT); it was killed",
                                   formatNumber(timeoutSeconds)));
+  if (tooBig)
+    return Status::io(fmt::format("its output exceeds OPTDB_RESTORE_MAX_BYTES ({} bytes); the command was killed",
+                                  maxBytes));
   if (readErr) return Status::io(fmt::format("reading the command's output: {}", std::strerror(readErr)));
+  if (spoolErr) return Status::io(fmt::format("spooling the command's output: {}", std::strerror(spoolErr)));
   if (WIFSIGNALED(status)) return Status::io(fmt::format("the command was killed by signal {}", WTERMSIG(status)));
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
     return Status::io(fmt::format("the command exited with status {}", WEXITSTATUS(status)));
-  return out;
+  if (::lseek(spool.fd, 0, SEEK_SET) != 0)
+    return Status::io(fmt::format("rewinding the command's spooled output: {}", std::strerror(errno)));
+  return spool;
+}
+
+// Reads the archives of `fd` a line at a time (memory holds one archive, not
+// the input), validated; those of block `id` are appended to `out`. Another
+// block's archive is skipped, or with `othersFail` is that source's failure.
+Status readSourceArchives(int fd, const std::string& name, const BlockId& id, bool othersFail,
+                          std::vector<BlockArchive>& out) {
+  ArchiveReader reader(
+      [fd, &name](char* buf, std::size_t size) -> Result<std::size_t> {
+        for (;;) {
+          ssize_t n = ::read(fd, buf, size);
+          if (n >= 0) return static_cast<std::size_t>(n);
+          if (errno != EINTR) return Status::io(fmt::format("{}: {}", name, std::strerror(errno)));
+        }
+      },
+      name);
+  for (;;) {
+    OPTDB_ASSIGN(auto a, reader.next());
+    if (!a) return Status::ok();
+    OPTDB_TRY(archiveMaterializations(*a, reader.where()));
+    if (a->blockId == id) out.push_back(std::move(*a));
+    else if (othersFail) return Status::invalid(fmt::format("it printed an archive of block {}, not {}", a->blockId, id));
+  }
 }
 
 }  // namespace
+
+void killRestoreSourcesOnSignals() {
+  for (int sig : kTerminatingSignals) {
+    struct sigaction old {};
+    // A signal ignored by whoever started optdb stays ignored.
+    if (::sigaction(sig, nullptr, &old) != 0 || old.sa_handler == SIG_IGN) continue;
+    struct sigaction sa {};
+    sa.sa_handler = killChildrenAndDie;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND;
+    ::sigaction(sig, &sa, nullptr);
+  }
+}
 
 Result<std::vector<BlockArchive>> fetchFromSource(const RestoreSource& source, const BlockId& id,
                                                   std::optional<Rev> rev) {
   std::vector<BlockArchive> out;
   switch (source.kind) {
     case RestoreSource::Kind::File: {
-      // Read a line at a time: memory holds this block's archives, not the file.
       int fd = ::open(source.location.c_str(), O_RDONLY | O_CLOEXEC);
       if (fd < 0) return Status::io(fmt::format("{}: {}", source.location, std::strerror(errno)));
-      struct Closer {
-        int fd;
-        ~Closer() { ::close(fd); }
-      } closer{fd};
-      ArchiveReader reader(
-          [fd, &source](char* buf, std::size_t size) -> Result<std::size_t> {
-            for (;;) {
-              ssize_t n = ::read(fd, buf, size);
-              if (n >= 0) return static_cast<std::size_t>(n);
-              if (errno != EINTR) return Status::io(fmt::format("{}: {}", source.location, std::strerror(errno)));
-            }
-          },
-          source.location);
-      for (;;) {
-        OPTDB_ASSIGN(auto a, reader.next());
-        if (!a) break;
-        OPTDB_TRY(archiveMaterializations(*a, reader.where()));
-        if (a->blockId == id) out.push_back(std::move(*a));
-      }
+      OwnedFd closer(fd);
+      OPTDB_TRY(readSourceArchives(fd, source.location, id, false, out));
       break;
     }
     case RestoreSource::Kind::Store: {
@@ -950,11 +1099,8 @@ Result<std::vector<BlockArchive>> fetchFromSource(const RestoreSource& source, c
       break;
     }
     case RestoreSource::Kind::Command: {
-      OPTDB_ASSIGN(auto text, runCommand(source.location, id, rev, source.timeoutSeconds));
-      OPTDB_ASSIGN(out, readArchives(text, "its output"));
-      for (const auto& a : out)
-        if (a.blockId != id)
-          return Status::invalid(fmt::format("it printed an archive of block {}, not {}", a.blockId, id));
+      OPTDB_ASSIGN(auto spool, runCommand(source.location, id, rev, source.timeoutSeconds, source.maxBytes));
+      OPTDB_TRY(readSourceArchives(spool.fd, "its output", id, true, out));
       break;
     }
   }
@@ -988,8 +1134,7 @@ Status restoreFromSources(const std::vector<RestoreSource>& sources, RawStorage&
       continue;
     }
     {
-      OPTDB_ASSIGN(auto storeLock, target.lockStore(LockMode::Shared, lockTimeout));
-      OPTDB_ASSIGN(auto blockLock, target.lockBlock(id, lockTimeout));
+      OPTDB_ASSIGN(auto locks, lockRecovered(target, {id}, nullptr, lockTimeout));
       for (const auto& a : *fetched) {
         OPTDB_ASSIGN(auto conflict, applyArchive(target, a));
         if (conflict) warning(src, fmt::format("an archive conflicts with this store and was skipped: {}", *conflict));

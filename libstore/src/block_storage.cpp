@@ -161,7 +161,20 @@ Status BlockStorage::pruneMaterialization(const TrxRev& old, const BlockMeta& me
   return raw_.deleteMaterialized(id_, old.trxId);
 }
 
+Result<bool> BlockStorage::overtakes(const TrxId& trxId, Rev rev) {
+  OPTDB_ASSIGN(auto meta, raw_.getMeta(id_));
+  if (!meta || !meta->latest || meta->latest->rev <= rev) return false;
+  OPTDB_ASSIGN(auto named, raw_.getRevision(id_, rev));
+  return !named || *named != trxId;
+}
+
 Status BlockStorage::completeCommit(const TrxId& trxId, Rev rev) {
+  OPTDB_ASSIGN(const bool overtaken, overtakes(trxId, rev));
+  if (overtaken)
+    return Status::integrity(fmt::format(
+        "block {}: the interrupted commit of {} at revision {} was overtaken by a later revision committed without it; "
+        "finishing it would fork the block's history",
+        id_, trxId, rev));
   OPTDB_ASSIGN(auto meta, raw_.getMeta(id_));
   // The interrupted writer's last step may be visible but not durable (a file
   // renamed or a directory created, its directory not fsynced yet). What this

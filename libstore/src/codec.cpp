@@ -90,6 +90,9 @@ Status validateBlock(const Json& j, std::string_view expectedId, std::string_vie
   OPTDB_TRY(validateBlockId(id, member(hw, "id")));
   if (!expectedId.empty() && id != expectedId)
     return Status::invalid(fmt::format("{}: header.id \"{}\" differs from the block id \"{}\"", where, id, expectedId));
+  // The parser allows an envelope's levels on top of the data: this is where the data's limit holds.
+  if (nestsDeeperThan(j, kMaxJsonDepth))
+    return Status::invalid(fmt::format("{}: block is nested deeper than {} levels", where, kMaxJsonDepth));
   return Status::ok();
 }
 
@@ -101,6 +104,9 @@ Status validateOperation(const Json& j, std::string_view where) {
     return Status::invalid(fmt::format("{}: index must be an integer", where));
   if (!j[2].is_number_integer())
     return Status::invalid(fmt::format("{}: deleteCount must be an integer", where));
+  // Set or spliced in, `inserted` stands at the block's second level.
+  if (nestsDeeperThan(j[3], kMaxJsonDepth - 1))
+    return Status::invalid(fmt::format("{}: inserted would nest the block deeper than {} levels", where, kMaxJsonDepth));
   return Status::ok();
 }
 
@@ -176,11 +182,13 @@ Result<Transforms> decodeTransforms(const Json& j, std::string_view where) {
 }
 
 Json encodeTransforms(const Transforms& t) {
+  auto byId = [](const std::vector<std::pair<BlockId, Json>>& list) {
+    std::vector<JsonMember> members(list.begin(), list.end());
+    return jsonObject(members);
+  };
   Json j = Json::object();
-  j["inserts"] = Json::object();
-  for (const auto& [id, b] : t.inserts) j["inserts"][id] = b;
-  j["updates"] = Json::object();
-  for (const auto& [id, u] : t.updates) j["updates"][id] = u;
+  j["inserts"] = byId(t.inserts);
+  j["updates"] = byId(t.updates);
   j["deletes"] = Json::array();
   for (const auto& id : t.deletes) j["deletes"].push_back(id);
   return j;

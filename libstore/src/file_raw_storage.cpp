@@ -152,7 +152,8 @@ Status FileRawStorage::ensureDir(const std::string& dir) {
   if (knownDirs_.count(dir)) return Status::ok();
   auto slash = dir.rfind('/');
   std::string parent = slash == std::string::npos ? "" : dir.substr(0, slash);
-  if (env_->fileType(dir) == FileType::Dir) {
+  OPTDB_ASSIGN(const FileType type, env_->fileType(dir));
+  if (type == FileType::Dir) {
     // Found, not made here: a process may have died between its mkdir and
     // the fsync of its parent, leaving an entry a power cut would drop with
     // everything written beneath it since. Make the entry (and its parent's)
@@ -205,7 +206,7 @@ Result<std::optional<std::string>> FileRawStorage::readIfExists(const std::strin
 Result<std::optional<Json>> FileRawStorage::readJson(const std::string& path) {
   OPTDB_ASSIGN(auto text, readIfExists(path));
   if (!text) return std::optional<Json>();
-  auto j = parseJson(*text, path);
+  auto j = parseJson(*text, path, kTransformEnvelope);  // the deepest file is a Transform; codecs check the data
   if (!j) return Status::integrity(j.status().message());
   return std::optional<Json>(std::move(j).value());
 }
@@ -294,13 +295,15 @@ Status FileRawStorage::indexRevision(const BlockId& id, const BlockMeta& before,
       OPTDB_ASSIGN(Rev last, index->at(index->size() - 1));
       above = last < rev && (before.latest ? last <= before.latest->rev : false);
     }
-    if (above) {
-      OPTDB_ASSIGN(auto file, env_->newAppendableFile(indexPath(id)));
-      Status s = file->append(indexRecord(rev));
-      if (s && sync_) s = file->sync();
-      Status c = file->close();
+    auto file = above ? env_->newAppendableFile(indexPath(id)) : Status::notFound("");
+    if (file) {
+      Status s = (*file)->append(indexRecord(rev));
+      if (s && sync_) s = (*file)->sync();
+      Status c = (*file)->close();
       return s ? c : s;
     }
+    // Hard-linked (or otherwise not ours to append to): replaced by a rebuild below.
+    if (above && file.status().code() != Code::Integrity) return file.status();
   }
   // Stale, torn or missing: rebuild it from the directory, plus rev, whose file comes next.
   OPTDB_ASSIGN(auto revs, listRevisions(id));
@@ -316,7 +319,8 @@ Status FileRawStorage::indexRevision(const BlockId& id, const BlockMeta& before,
 
 Status FileRawStorage::rebuildRevisionIndex(const BlockId& id, const BlockMeta& meta) {
   OPTDB_ASSIGN(auto revs, listRevisions(id));
-  if (revs.empty() && env_->fileType(indexPath(id)) == FileType::None) return Status::ok();
+  OPTDB_ASSIGN(const FileType indexType, env_->fileType(indexPath(id)));
+  if (revs.empty() && indexType == FileType::None) return Status::ok();
   std::string data = rangesStamp(meta.ranges);
   data.reserve(kRecordSize * (revs.size() + 1));
   for (Rev r : revs) data += indexRecord(r);
@@ -406,12 +410,14 @@ Result<std::vector<TrxId>> FileRawStorage::listPendings(const BlockId& id) {
 
 Result<std::optional<std::string>> FileRawStorage::findTrxFile(const std::string& dir, const TrxId& trxId) {
   std::string path = join(dir, encodeTrxFileName(trxId));
-  FileType t = env_->fileType(path);
+  OPTDB_ASSIGN(const FileType t, env_->fileType(path));
   if (t == FileType::File) return std::optional<std::string>(path);
   if (t == FileType::Symlink) return Status::integrity(fmt::format("{}: refusing to follow a symbolic link", path));
+  if (t != FileType::None) return Status::integrity(fmt::format("{}: is not a regular file", path));
   if (trxId.find(':') != std::string::npos) {
     std::string raw = join(dir, trxId + ".json");
-    if (env_->fileType(raw) == FileType::File) return std::optional<std::string>(raw);
+    OPTDB_ASSIGN(const FileType rawType, env_->fileType(raw));
+    if (rawType == FileType::File) return std::optional<std::string>(raw);
   }
   return std::optional<std::string>();
 }
@@ -468,7 +474,11 @@ Result<std::vector<BlockId>> FileRawStorage::listBlocks() {
   for (const auto& e : *entries) {
     if (e.type != FileType::Dir || e.name.empty() || e.name[0] == '.') continue;
     if (!validateBlockId(e.name, "")) continue;
-    if (env_->fileType(join(e.name, kMetaFile)) == FileType::File) ids.push_back(e.name);
+    // Whatever stands as meta.json makes a block (a FIFO there is an
+    // integrity problem of that block, not its absence); a directory that
+    // cannot be searched is an error, never a block left out.
+    OPTDB_ASSIGN(const FileType meta, env_->fileType(join(e.name, kMetaFile)));
+    if (meta != FileType::None) ids.push_back(e.name);
   }
   std::sort(ids.begin(), ids.end());
   return ids;
@@ -518,13 +528,20 @@ Result<std::vector<CommitIntent>> FileRawStorage::listIntents() {
   return out;
 }
 
+Status FileRawStorage::ensureLockDir(const std::string& dir) {
+  // A lock needs its directory to exist, not to be durable: a store that is
+  // only read (a read-only mount) must be lockable without a write.
+  OPTDB_ASSIGN(const FileType t, env_->fileType(dir));
+  return t == FileType::Dir ? Status::ok() : ensureDir(dir);
+}
+
 Result<std::unique_ptr<FileLock>> FileRawStorage::lockStore(LockMode mode, double timeoutSeconds) {
-  OPTDB_TRY(ensureDir(kOwnDir));
+  OPTDB_TRY(ensureLockDir(kOwnDir));
   return env_->lockFile(join(kOwnDir, "store.lock"), mode, timeoutSeconds);
 }
 
 Result<std::unique_ptr<FileLock>> FileRawStorage::lockBlock(const BlockId& id, double timeoutSeconds) {
-  OPTDB_TRY(ensureDir(kLocksDir));
+  OPTDB_TRY(ensureLockDir(kLocksDir));
   return env_->lockFile(join(kLocksDir, id), LockMode::Exclusive, timeoutSeconds);
 }
 

@@ -18,6 +18,7 @@
 
 #include "optdb/block_storage.hpp"
 #include "optdb/codec.hpp"
+#include "optdb/transform.hpp"
 
 namespace optdb {
 
@@ -201,6 +202,7 @@ class Scanner {
       } else if (e.name == FRS::kMetaFile) {
         if (e.type == FileType::File) {
           m.bytes += sizeOf(env_, path);
+          OPTDB_TRY(checkLinks(m, path));
           OPTDB_TRY(scanMeta(m));
         } else {
           m.fileProblems.push_back(mkProblem(path, problem::kBadType, "meta.json is not a regular file"));
@@ -230,6 +232,17 @@ class Scanner {
 
   static Problem symlinkProblem(const std::string& path) {
     return mkProblem(path, problem::kSymlink, "a symbolic link inside the store; optdb never follows it");
+  }
+
+  // A stored file with another name elsewhere: appending to it (or any
+  // writer that does not rename) would change that other file too.
+  Status checkLinks(BlockModel& m, const std::string& path) {
+    auto links = env_.linkCount(path);
+    if (!links) return links.status().code() == Code::NotFound ? Status::ok() : links.status();
+    if (*links > 1)
+      m.fileProblems.push_back(mkProblem(path, problem::kHardLink,
+                                         fmt::format("has {} hard links; a stored file must have one name", *links)));
+    return Status::ok();
   }
 
   void addTemp(BlockModel& m, const std::string& path) {
@@ -289,6 +302,7 @@ class Scanner {
     OPTDB_ASSIGN(auto entries, listSorted(env_, dir));
     if (!entries) return Status::ok();
     const bool revs = sub == FRS::kRevsSubdir;
+    std::map<TrxId, std::string> names;  // the file name each transaction was first seen under
     for (const auto& e : *entries) {
       std::string path = join(dir, e.name);
       if (e.type == FileType::Symlink) {
@@ -301,13 +315,17 @@ class Scanner {
         continue;
       }
       if (e.type != FileType::File) {
-        if (endsWithJson(e.name))
-          m.fileProblems.push_back(mkProblem(path, problem::kBadType, "not a regular file, where a data file belongs"));
+        // A FIFO or device under any name: a reader of it would hang or flood (revs/optdb-index, say).
+        if (endsWithJson(e.name) || e.type == FileType::Other)
+          m.fileProblems.push_back(mkProblem(path, problem::kBadType,
+                                             e.type == FileType::Dir ? "a directory, where a data file belongs"
+                                                                     : "not a regular file (a FIFO, device or socket)"));
         if (e.type == FileType::Dir) OPTDB_TRY(walkForSymlinks(env_, path, m.fileProblems));
         continue;
       }
       const std::uint64_t size = sizeOf(env_, path);
       m.bytes += size;
+      OPTDB_TRY(checkLinks(m, path));
       if (!endsWithJson(e.name)) continue;  // never data (optdb's own index, for one)
       if (revs) {
         auto rev = FRS::decodeRevFileName(e.name);
@@ -337,6 +355,13 @@ class Scanner {
         continue;
       }
       FileRef ref{path, size};
+      // "<id>.json" under both spellings of a ':' (readers accept either): one of them is never read.
+      auto& seen = names[*trx];
+      if (!seen.empty())
+        m.fileProblems.push_back(mkProblem(path, problem::kDuplicateName,
+                                           fmt::format("{} and {} are one transaction's file under two names", seen,
+                                                       e.name)));
+      else seen = e.name;
       if (sub == FRS::kPendSubdir) m.pend.emplace(*trx, ref);
       else if (sub == FRS::kTrxSubdir) m.committed[*trx] = ref;  // trx/ wins over actions/, as for readers
       else if (sub == FRS::kActionsSubdir) m.committed.emplace(*trx, ref);
@@ -344,7 +369,7 @@ class Scanner {
       if (!deep_) continue;
       OPTDB_ASSIGN(auto text, readText(env_, path));
       if (!text) continue;
-      auto j = parseJson(*text, e.name);
+      auto j = parseJson(*text, e.name, kTransformEnvelope);  // a Transform or a Block; their codecs check the data
       if (!j) {
         m.fileProblems.push_back(mkProblem(path, problem::kBadJson, notJson(e.name, j.status())));
       } else if (sub == FRS::kBlocksSubdir) {
@@ -441,6 +466,85 @@ Result<std::optional<Problem>> tipProblem(FileRawStorage& raw, const BlockModel&
                   block.status().message())));
 }
 
+// Equal JSON values, members in any order: a JavaScript writer (upstream's
+// materializations) moves integer-like keys to the front.
+bool sameValue(const Json& a, const Json& b) {
+  if (a.is_object() && b.is_object()) {
+    if (a.size() != b.size()) return false;
+    // Sorted by key, not looked up one by one: an object's lookup is linear.
+    auto sorted = [](const Json& o) {
+      std::vector<std::pair<const std::string*, const Json*>> v;
+      v.reserve(o.size());
+      for (auto it = o.begin(); it != o.end(); ++it) v.emplace_back(&it.key(), &*it);
+      std::sort(v.begin(), v.end(), [](const auto& x, const auto& y) { return *x.first < *y.first; });
+      return v;
+    };
+    auto x = sorted(a), y = sorted(b);
+    for (std::size_t i = 0; i < x.size(); ++i)
+      if (*x[i].first != *y[i].first || !sameValue(*x[i].second, *y[i].second)) return false;
+    return true;
+  }
+  if (a.is_array() && b.is_array()) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+      if (!sameValue(a[i], b[i])) return false;
+    return true;
+  }
+  return a == b;
+}
+
+// A revision committed below a later one whose stored state lacks it (an
+// interrupted commit finished out of order, SPEC §6): every materialization
+// of a committed revision must equal the replay of the revisions below it.
+// The replay starts where the history is known: the block's creation, a
+// materialization, or a transform that needs nothing older.
+Result<std::optional<Problem>> forkProblem(FileRawStorage& raw, const BlockModel& m, const std::vector<Problem>& semantic) {
+  if (!m.metaUsable() || m.mats.empty()) return std::optional<Problem>();
+  // With a revision file lost or a transform missing, the replay itself is
+  // incomplete: those are reported as what they are.
+  for (const auto& p : semantic)
+    if (p.kind == problem::kLostRevision || p.kind == problem::kMissingTransform ||
+        p.kind == problem::kDuplicateRevision || p.kind == problem::kLatestMissing)
+      return std::optional<Problem>();
+  const auto first = m.firstNaming();
+  std::optional<Json> state;
+  bool known = false;
+  std::optional<Rev> rangeEnd;  // where the range holding the current revision ends
+  for (const auto& [rev, trx] : m.revs) {
+    if (!m.complete(rev, trx, first)) continue;
+    if (!rangesContain(m.meta->ranges, rev)) continue;  // outside what is held: no claim on it
+    if (!known || (rangeEnd && rev >= *rangeEnd)) {  // a new range: what came before is not here
+      known = false;
+      for (const auto& r : m.meta->ranges)
+        if (rangesContain({r}, rev)) {
+          known = r.start == 0;
+          rangeEnd = r.end;
+          state.reset();
+        }
+    }
+    auto t = raw.getCommitted(m.id, trx);
+    if (!t || !*t) return std::optional<Problem>();  // unreadable: reported as such elsewhere
+    if ((*t)->insert || (*t)->del) known = true;
+    auto next = applyTransform(std::move(state), **t);
+    if (!next) return std::optional<Problem>();  // reported as an unmaterializable tip
+    state = std::move(next).value();
+    if (!m.mats.count(trx)) continue;
+    auto stored = raw.getMaterialized(m.id, trx);
+    if (!stored || !*stored) continue;
+    if (known && !(state && sameValue(*state, **stored))) {
+      return std::optional<Problem>(mkProblem(
+          m.mats.at(trx).path, problem::kForkedHistory,
+          fmt::format("the stored state at revision {} ({}) differs from a replay of the revisions up to it: a revision "
+                      "below {} was committed after it (an interrupted commit finished out of order), and the states "
+                      "from {} on lack it",
+                      rev, trx, rev, rev)));
+    }
+    state = std::move(*stored);
+    known = true;
+  }
+  return std::optional<Problem>();
+}
+
 // ---------------------------------------------------------------------------
 // The store: intents, the top level, and each block.
 
@@ -458,6 +562,17 @@ struct IntentScan {
 bool touches(const CommitIntent& in, const std::set<BlockId>& scope) {
   return scope.empty() ||
          std::any_of(in.blockIds.begin(), in.blockIds.end(), [&](const BlockId& b) { return scope.count(b) > 0; });
+}
+
+Problem unreadableProblem(const std::string& path, const Status& s) {
+  return mkProblem(path, problem::kUnexamined, fmt::format("could not be examined or repaired: {}", s.message()));
+}
+
+Problem overtakenProblem(const BlockId& b, const CommitIntent& in) {
+  return mkProblem(b, problem::kOvertakenCommit,
+                   fmt::format("the interrupted commit of {} at revision {} never reached this block, which has a later "
+                               "revision committed without it; finishing it here would fork the block's history",
+                               in.trxId, in.rev));
 }
 
 Problem leftoverProblem(const IntentFile& f) {
@@ -520,11 +635,13 @@ Status visitStore(Env& env, const std::vector<BlockId>& ids, std::vector<BlockId
     std::set<BlockId> seen;
     for (const auto& id : ids) {
       if (!seen.insert(id).second) continue;
-      FileType t = env.fileType(id);
+      OPTDB_ASSIGN(const FileType t, env.fileType(id));
+      auto metaType = t == FileType::Dir ? env.fileType(join(id, FRS::kMetaFile)) : Result<FileType>(FileType::None);
+      const FileType meta = metaType ? *metaType : FileType::Other;  // unsearchable: visited, reported
       if (t == FileType::Symlink) {
         onProblem(mkProblem(id, problem::kSymlink, "a symbolic link where a block directory belongs; optdb never follows it"));
         notFound->push_back(id);
-      } else if (t == FileType::Dir && env.fileType(join(id, FRS::kMetaFile)) != FileType::None) {
+      } else if (t == FileType::Dir && meta != FileType::None) {
         OPTDB_TRY(onBlock(id));
       } else {
         notFound->push_back(id);
@@ -536,6 +653,13 @@ Status visitStore(Env& env, const std::vector<BlockId>& ids, std::vector<BlockId
   if (!entries) return Status::ok();
   for (const auto& e : *entries) {
     std::vector<Problem> found;
+    FileType meta = FileType::None;
+    if (e.type == FileType::Dir && e.name[0] != '.') {
+      // A directory that cannot be searched may well be a block: visited, it
+      // is reported as one that could not be examined, never skipped.
+      auto t = env.fileType(join(e.name, FRS::kMetaFile));
+      meta = t ? *t : FileType::Other;
+    }
     if (e.type == FileType::Symlink) {
       found.push_back(mkProblem(e.name, problem::kSymlink, "a symbolic link inside the store; optdb never follows it"));
     } else if (e.type != FileType::Dir) {
@@ -551,7 +675,7 @@ Status visitStore(Env& env, const std::vector<BlockId>& ids, std::vector<BlockId
       }
     } else if (e.name[0] == '.') {
       OPTDB_TRY(walkForSymlinks(env, e.name, found));
-    } else if (env.fileType(join(e.name, FRS::kMetaFile)) == FileType::None) {
+    } else if (meta == FileType::None) {
       OPTDB_TRY(walkForSymlinks(env, e.name, found));  // not a block
     } else if (!validateBlockId(e.name, "")) {
       found.push_back(mkProblem(e.name, problem::kBadName, "a directory holding meta.json whose name is not a valid block id"));
@@ -572,31 +696,57 @@ Status validateNamed(const std::vector<BlockId>& ids) {
 // The store lock, exclusively, so that what is examined is at rest. A store
 // that optdb never wrote to has no .optdb/ to lock; `create` makes it.
 Result<std::unique_ptr<FileLock>> lockExclusive(FileRawStorage& raw, double timeout, bool create) {
-  if (!create && raw.env().fileType(FRS::kOwnDir) != FileType::Dir) return std::unique_ptr<FileLock>();
+  OPTDB_ASSIGN(const FileType own, raw.env().fileType(FRS::kOwnDir));
+  if (!create && own != FileType::Dir) return std::unique_ptr<FileLock>();
   return raw.lockStore(LockMode::Exclusive, timeout);
 }
 
 // Every problem of the scope, to `sink`; the caller holds the store lock.
+Status checkBlock(FileRawStorage& raw, Scanner& scanner, const BlockId& id, const ProblemSink& sink);
+
+// A block that could not be examined is reported as one problem naming the
+// error, and the walk goes on (`*unreadable` counts them); only a store that
+// cannot be listed at all stops it.
 Status runCheck(FileRawStorage& raw, const std::vector<BlockId>& ids, std::vector<BlockId>* notFound,
-                const ProblemSink& sink) {
+                const ProblemSink& sink, std::size_t* unreadable) {
   Env& env = raw.env();
-  if (env.fileType("") != FileType::Dir) {
+  OPTDB_ASSIGN(const FileType root, env.fileType(""));
+  if (root != FileType::Dir) {
     *notFound = ids;
     return Status::ok();
   }
   std::set<BlockId> scope(ids.begin(), ids.end());
   OPTDB_ASSIGN(auto intents, scanIntents(env, scope));
   for (const auto& p : intents.problems) sink(p);
+  for (const auto& f : intents.intents) {
+    for (const auto& b : f.intent.blockIds) {
+      OPTDB_ASSIGN(const bool overtaken, BlockStorage(b, raw).overtakes(f.intent.trxId, f.intent.rev));
+      if (overtaken) sink(overtakenProblem(b, f.intent));
+    }
+  }
   Scanner scanner(raw, true);
   return visitStore(env, ids, notFound, sink, [&](const BlockId& id) -> Status {
+    Status s = checkBlock(raw, scanner, id, sink);
+    if (!s) {
+      sink(unreadableProblem(id, s));
+      ++*unreadable;
+    }
+    return Status::ok();
+  });
+}
+
+Status checkBlock(FileRawStorage& raw, Scanner& scanner, const BlockId& id, const ProblemSink& sink) {
+  {
     OPTDB_ASSIGN(auto m, scanner.scanBlock(id));
     for (const auto& p : m.fileProblems) sink(p);
     auto semantic = semanticProblems(m);
     for (const auto& p : semantic) sink(p);
     OPTDB_ASSIGN(auto tip, tipProblem(raw, m, semantic));
     if (tip) sink(*tip);
+    OPTDB_ASSIGN(auto fork, forkProblem(raw, m, semantic));
+    if (fork) sink(*fork);
     return Status::ok();
-  });
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -609,30 +759,43 @@ class Repairer {
 
   Status run(const std::vector<BlockId>& ids) {
     std::set<BlockId> scope(ids.begin(), ids.end());
-    OPTDB_TRY(repairIntents(scope));
+    (void)isolate(FRS::kIntentsPath, repairIntents(scope));
     std::vector<BlockId> deferred;
+    // One block that cannot be repaired (an I/O error, a permission repair
+    // lacks) is reported and the others are repaired all the same.
     OPTDB_TRY(visitStore(
         env_, ids, &report_.notFound,
         [&](const Problem& p) {
           if (dry_) report_.remaining.push_back(p);
         },
-        [&](const BlockId& id) { return repairBlock(id, nullptr, &deferred); }));
+        [&](const BlockId& id) { return isolate(id, repairBlock(id, nullptr, &deferred)); }));
     if (!deferred.empty()) {
       // Lost revision files, rebuilt only from a sibling block of the same transaction.
-      OPTDB_ASSIGN(auto evidence, siblingEvidence(deferred));
-      for (const auto& id : deferred) OPTDB_TRY(repairBlock(id, &evidence, nullptr));
+      auto evidence = siblingEvidence(deferred);
+      for (const auto& id : deferred)
+        (void)isolate(id, evidence ? repairBlock(id, &*evidence, nullptr) : evidence.status());
     }
     if (!dry_) {
       report_.remaining.clear();
       std::vector<BlockId> ignored;
-      OPTDB_TRY(runCheck(raw_, ids, &ignored, [&](const Problem& p) { report_.remaining.push_back(p); }));
+      std::size_t unreadable = 0;
+      OPTDB_TRY(runCheck(raw_, ids, &ignored, [&](const Problem& p) { report_.remaining.push_back(p); }, &unreadable));
     }
+    for (const auto& p : failures_)
+      if (std::find(report_.remaining.begin(), report_.remaining.end(), p) == report_.remaining.end())
+        report_.remaining.push_back(p);
     return Status::ok();
   }
 
  private:
   // T → (rev → the sibling block recording T there).
   using Evidence = std::map<TrxId, std::map<Rev, BlockId>>;
+
+  // A block's failure becomes a problem in `remaining`; repair goes on.
+  Status isolate(const BlockId& id, const Status& s) {
+    if (!s) failures_.push_back(unreadableProblem(id, s));
+    return Status::ok();
+  }
 
   void act(const std::string& path, const char* action, const std::string& message) {
     report_.actions.push_back({printable(path), action, printable(message)});
@@ -747,6 +910,12 @@ class Repairer {
           continue;
         }
         const bool pending = m.pend.count(in.trxId) > 0, committed = m.committed.count(in.trxId) > 0;
+        if (named == m.revFiles.end() && m.meta && m.meta->latest && m.meta->latest->rev > in.rev) {
+          // Committed over by a later revision (a writer that did not look under its locks): never finished below it.
+          if (dry_) report_.remaining.push_back(overtakenProblem(b, in));
+          unfinished.push_back(fmt::format("{}: a later revision was committed without it", b));
+          continue;
+        }
         if (!pending && !committed) {
           unfinished.push_back(fmt::format("{}: {} is neither pending nor committed there", b, in.trxId));
           continue;
@@ -757,11 +926,10 @@ class Repairer {
         if (!dry_) {
           Status s = BlockStorage(b, raw_).completeCommit(in.trxId, in.rev);
           if (!s) {
-            if (!isUnfixable(s)) return s;
+            if (!isUnfixable(s)) (void)isolate(b, s);
             unfinished.push_back(fmt::format("{}: {}", b, s.message()));
             continue;
           }
-          if (named == m.revFiles.end() && latest && latest->rev > in.rev) OPTDB_TRY(reindex(b));
         } else {
           ov.finished.push_back({in.trxId, in.rev});
         }
@@ -816,7 +984,10 @@ class Repairer {
       for (const auto& [t, owners] : lost) {
         if (owners.count(b)) continue;
         for (const char* sub : {FRS::kTrxSubdir, FRS::kActionsSubdir, FRS::kPendSubdir})
-          if (env_.fileType(join(join(b, sub), FRS::encodeTrxFileName(t))) == FileType::File) wanted.insert(t);
+        {
+          OPTDB_ASSIGN(const FileType type, env_.fileType(join(join(b, sub), FRS::encodeTrxFileName(t))));
+          if (type == FileType::File) wanted.insert(t);
+        }
       }
       if (wanted.empty()) continue;
       OPTDB_ASSIGN(auto revs, raw_.listRevisions(b));
@@ -853,8 +1024,8 @@ class Repairer {
 
     // 1. Stray temporary files.
     for (const auto& t : m.temps) {
-      act(t, action::kRemoveTemp, "removed a stray temporary file");
       if (!dry_) OPTDB_TRY(removeIfExists(t));
+      act(t, action::kRemoveTemp, "removed a stray temporary file");
     }
     m.temps.clear();
     m.dropFileProblems([](const Problem& p) { return p.kind == problem::kTempFile; });
@@ -992,6 +1163,7 @@ class Repairer {
   RepairReport& report_;
   Scanner scanner_;
   std::map<BlockId, Overlay> overlay_;
+  std::vector<Problem> failures_;  // blocks repair could not examine or change
 };
 
 }  // namespace
@@ -1063,26 +1235,40 @@ Result<CheckResult> checkStore(FileRawStorage& raw, const CheckOptions& options,
   OPTDB_TRY(validateNamed(options.blockIds));
   CheckResult result;
   std::unique_ptr<FileLock> lock;
-  if (raw.env().fileType("") == FileType::Dir) {
+  OPTDB_ASSIGN(const FileType root, raw.env().fileType(""));
+  if (root == FileType::Dir) {
     OPTDB_ASSIGN(lock, lockExclusive(raw, options.lockTimeout, false));
   }
-  OPTDB_TRY(runCheck(raw, options.blockIds, &result.notFound, [&](const Problem& p) {
-    ++result.problems;
-    sink(p);
-  }));
+  std::size_t unreadable = 0;
+  OPTDB_TRY(runCheck(
+      raw, options.blockIds, &result.notFound,
+      [&](const Problem& p) {
+        ++result.problems;
+        sink(p);
+      },
+      &unreadable));
+  // Unreadable is never clean: the problems name each block, the exit is 1.
+  if (unreadable)
+    return Status::io(fmt::format("{} block{} could not be examined (see the problems reported)", unreadable,
+                                  unreadable == 1 ? "" : "s"));
   return result;
 }
 
 Result<RepairReport> repairStore(FileRawStorage& raw, const RepairOptions& options) {
   OPTDB_TRY(validateNamed(options.blockIds));
   RepairReport report;
-  if (raw.env().fileType("") != FileType::Dir) {
+  OPTDB_ASSIGN(const FileType root, raw.env().fileType(""));
+  if (root != FileType::Dir) {
     report.notFound = options.blockIds;
     return report;
   }
   OPTDB_ASSIGN(auto lock, lockExclusive(raw, options.lockTimeout, !options.dryRun));
   Repairer repairer(raw, options.dryRun, report);
-  OPTDB_TRY(repairer.run(options.blockIds));
+  if (Status s = repairer.run(options.blockIds); !s) {
+    report.remaining.push_back(unreadableProblem(".", s));
+    report.examined = false;
+    return report;
+  }
   // A store at rest is a durable one: a commit whose last rename was visible
   // but not yet durable, which repair found complete, must not step back.
   if (!options.dryRun && raw.syncing()) OPTDB_TRY(raw.env().syncAll());
@@ -1095,7 +1281,8 @@ Result<SummaryResult> summarizeStore(FileRawStorage& raw, const SummaryOptions& 
   OPTDB_TRY(validateNamed(options.blockIds));
   SummaryResult result;
   Env& env = raw.env();
-  if (env.fileType("") != FileType::Dir) {
+  OPTDB_ASSIGN(const FileType root, env.fileType(""));
+  if (root != FileType::Dir) {
     result.notFound = options.blockIds;
     return result;
   }

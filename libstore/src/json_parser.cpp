@@ -1,7 +1,9 @@
 // parseJson: a validating recursive-descent parser straight into Json values.
 // nlohmann's own parser reads a character at a time through its lexer and
 // builds every string by push_back; this one copies runs of plain bytes at
-// once, which makes reading a materialized block three to four times faster.
+// once, which makes reading a materialized block three to four times faster,
+// and builds each object once at its end (jsonObject), which keeps it linear
+// where inserting member by member is quadratic.
 // It accepts and refuses exactly what the tests in test_json pin down: RFC 8259
 // JSON in UTF-8 (a leading byte-order mark is skipped, as nlohmann did),
 // integers kept exact as nlohmann keeps them, a duplicate key's last value
@@ -9,11 +11,16 @@
 // UTF-8 and numbers beyond a double refused. One difference, on purpose:
 // nlohmann stops reading at a NUL byte and accepts "1\0garbage"; this parser,
 // like JSON.parse, refuses it. Each level of nesting takes about 250 bytes of
-// stack, so the 5,000-level limit needs about 1.3 MB of the default 8 MB.
+// stack, so the 5,000 levels of data and the few of an envelope need about
+// 1.3 MB of the default 8 MB.
+#include <algorithm>
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -23,15 +30,14 @@ namespace optdb {
 
 namespace {
 
-// Writing, copying and comparing values recurse, so deeper nesting is refused
-// at parse time rather than overflowing the stack later. JavaScript's own
-// JSON.stringify gives up at about 4,000 levels, so nothing the reference
-// writes is refused.
-constexpr int kMaxDepth = 5000;
-
+// Writing, copying and comparing values recurse, so nesting past
+// kMaxJsonDepth (and the envelope) is refused at parse time rather than
+// overflowing the stack later. JavaScript's own JSON.stringify gives up at
+// about 4,000 levels, so nothing the reference writes is refused.
 class Parser {
  public:
-  explicit Parser(std::string_view text) : begin_(text.data()), p_(text.data()), end_(text.data() + text.size()) {}
+  Parser(std::string_view text, int envelopeDepth)
+      : begin_(text.data()), p_(text.data()), end_(text.data() + text.size()), envelope_(envelopeDepth) {}
 
   bool document(Json& out) {
     if (end_ - p_ >= 3 && std::memcmp(p_, "\xEF\xBB\xBF", 3) == 0) p_ += 3;
@@ -100,32 +106,43 @@ class Parser {
     return fail(close == '}' ? "expected ',' or '}'" : "expected ',' or ']'");
   }
 
-  bool enter() { return ++depth_ <= kMaxDepth || fail(fmt::format("nested deeper than {} levels", kMaxDepth)); }
+  bool enter() {
+    if (++depth_ <= kMaxJsonDepth + envelope_) return true;
+    return fail(fmt::format("nested deeper than {} levels{}", kMaxJsonDepth,
+                            envelope_ ? fmt::format(" (beyond the {} of its envelope)", envelope_) : ""));
+  }
 
   bool object(Json& out) {
     if (!enter()) return false;
     ++p_;
-    out = Json::object();
     skipSpace();
     if (p_ < end_ && *p_ == '}') {
       ++p_;
       --depth_;
+      out = Json::object();
       return true;
     }
-    std::string key;
+    // The members wait on one stack shared by every level (no allocation per
+    // object) and become the object at its end.
+    const std::size_t base = members_.size();
     for (;;) {
       skipSpace();
       if (p_ == end_ || *p_ != '"') return fail("expected a string key");
-      key.clear();
+      std::string key;
       if (!string(key)) return false;
       skipSpace();
       if (p_ == end_ || *p_ != ':') return fail("expected ':'");
       ++p_;
-      if (!value(out[key])) return false;
+      Json v;
+      if (!value(v)) return false;
+      members_.emplace_back(std::move(key), std::move(v));
       bool more;
       if (!separator('}', more)) return false;
-      if (!more) return true;
+      if (!more) break;
     }
+    out = jsonObject(std::span(members_).subspan(base));
+    members_.erase(members_.begin() + static_cast<std::ptrdiff_t>(base), members_.end());
+    return true;
   }
 
   bool array(Json& out) {
@@ -318,14 +335,74 @@ class Parser {
   const char* begin_;
   const char* p_;
   const char* end_;
+  const int envelope_;
   int depth_ = 0;
+  std::vector<JsonMember> members_;  // of the objects being read, innermost last
   std::string error_;
 };
 
 }  // namespace
 
-Result<Json> parseJson(std::string_view text, std::string_view what) {
-  Parser parser(text);
+Json jsonObject(std::span<JsonMember> members) {
+  Json out = Json::object();
+  auto& object = out.get_ref<Json::object_t&>();
+  // A few members are scanned; past them, a hash table of first places.
+  constexpr std::size_t kScanned = 16;
+  if (members.size() <= kScanned) {
+    object.reserve(members.size());
+    for (auto& [key, value] : members) {
+      auto it = std::find_if(object.begin(), object.end(), [&](const auto& m) { return m.first == key; });
+      if (it == object.end()) object.emplace_back(std::move(key), std::move(value));
+      else it->second = std::move(value);
+    }
+    return out;
+  }
+  // place[i]: where members[i] goes. Open addressing over member indexes.
+  constexpr std::size_t kFree = SIZE_MAX;
+  const std::size_t mask = std::bit_ceil(2 * members.size()) - 1;
+  std::vector<std::size_t> table(mask + 1, kFree), place(members.size());
+  std::size_t distinct = 0;
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    const std::string& key = members[i].first;
+    std::size_t h = std::hash<std::string>{}(key) & mask;
+    while (table[h] != kFree && members[table[h]].first != key) h = (h + 1) & mask;
+    if (table[h] == kFree) {
+      table[h] = i;
+      place[i] = distinct++;
+    } else {
+      place[i] = place[table[h]];
+    }
+  }
+  object.reserve(distinct);
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    auto& [key, value] = members[i];
+    if (place[i] == object.size()) object.emplace_back(std::move(key), std::move(value));
+    else object.begin()[static_cast<std::ptrdiff_t>(place[i])].second = std::move(value);
+  }
+  return out;
+}
+
+bool nestsDeeperThan(const Json& value, int levels) {
+  if (!value.is_structured()) return levels < 0;
+  std::vector<std::pair<const Json*, int>> todo{{&value, 1}};  // containers, with their depth
+  while (!todo.empty()) {
+    const auto [v, depth] = todo.back();
+    todo.pop_back();
+    if (!v->is_structured()) continue;
+    if (depth > levels) return true;
+    if (v->is_array()) {
+      for (const auto& e : v->get_ref<const Json::array_t&>())
+        if (e.is_structured()) todo.emplace_back(&e, depth + 1);
+    } else {
+      for (const auto& [_, e] : v->get_ref<const Json::object_t&>())
+        if (e.is_structured()) todo.emplace_back(&e, depth + 1);
+    }
+  }
+  return false;
+}
+
+Result<Json> parseJson(std::string_view text, std::string_view what, int envelopeDepth) {
+  Parser parser(text, envelopeDepth);
   Json out;
   if (!parser.document(out)) return Status::invalid(fmt::format("{}: invalid JSON: {}", what, parser.error()));
   return out;

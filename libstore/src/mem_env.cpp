@@ -40,7 +40,7 @@ class MemEnv::File : public WritableFile {
       : env_(env), node_(std::move(node)), path_(std::move(path)) {}
   Status append(std::string_view data) override {
     std::lock_guard<std::mutex> l(env_->mu_);
-    OPTDB_TRY(env_->mutate("write", path_));
+    OPTDB_TRY(env_->needSpace("write", path_));
     node_->data.append(data);
     return Status::ok();
   }
@@ -60,6 +60,18 @@ class MemEnv::File : public WritableFile {
 
 MemEnv::MemEnv() : root_(std::make_shared<Node>()) { root_->type = FileType::Dir; }
 MemEnv::~MemEnv() = default;
+
+Status MemEnv::needSpace(const char* what, const std::string& path) {
+  if (diskFull_) return Status::io(fmt::format("{} {}: No space left on device", what, path));
+  return mutate(what, path);
+}
+
+Status MemEnv::access(const std::string& path) const {
+  for (const auto& d : denied_)
+    if (d.empty() || path == d || path.rfind(d + "/", 0) == 0)
+      return Status::io(fmt::format("open {}: Permission denied", path.empty() ? "." : path));
+  return Status::ok();
+}
 
 Status MemEnv::mutate(const char* what, const std::string& path) {
   if (crashAt_ && mutations_ >= *crashAt_) return Status::io(fmt::format("{} {}: injected crash", what, path));
@@ -85,10 +97,12 @@ std::shared_ptr<MemEnv::Node> MemEnv::find(const std::string& path) {
 
 Result<std::string> MemEnv::readFile(const std::string& path) {
   std::lock_guard<std::mutex> l(mu_);
+  OPTDB_TRY(access(path));
   auto n = find(path);
   if (!n) return Status::notFound(path + ": no such file");
   if (n->type == FileType::Symlink) return Status::integrity(path + ": refusing to follow a symbolic link");
-  if (n->type != FileType::File) return Status::integrity(path + ": is a directory, expected a file");
+  if (n->type == FileType::Dir) return Status::integrity(path + ": is a directory where a regular file belongs");
+  if (n->type != FileType::File) return Status::integrity(path + ": is a FIFO where a regular file belongs; optdb never reads it");
   return n->data;
 }
 
@@ -96,8 +110,9 @@ Result<std::unique_ptr<WritableFile>> MemEnv::newWritableFile(const std::string&
   std::lock_guard<std::mutex> l(mu_);
   auto [dir, name] = splitPath(path);
   auto d = find(dir);
+  OPTDB_TRY(access(path));
   if (!d || d->type != FileType::Dir) return Status::notFound(path + ": no such directory");
-  OPTDB_TRY(mutate("create", path));
+  OPTDB_TRY(needSpace("create", path));
   auto& slot = d->entries[name];
   if (!slot || slot->type != FileType::File) slot = std::make_shared<Node>();
   slot->data.clear();
@@ -106,8 +121,10 @@ Result<std::unique_ptr<WritableFile>> MemEnv::newWritableFile(const std::string&
 
 Result<std::unique_ptr<WritableFile>> MemEnv::newAppendableFile(const std::string& path) {
   std::lock_guard<std::mutex> l(mu_);
+  OPTDB_TRY(access(path));
   auto n = find(path);
-  if (!n || n->type != FileType::File) return Status::notFound(path + ": no such file");
+  if (!n) return Status::notFound(path + ": no such file");
+  if (n->type != FileType::File) return Status::integrity(path + ": is not a regular file; optdb never writes into it");
   OPTDB_TRY(mutate("open for append", path));
   return std::unique_ptr<WritableFile>(new File(this, n, path));
 }
@@ -117,6 +134,8 @@ Status MemEnv::rename(const std::string& from, const std::string& to) {
   auto [fd, fname] = splitPath(from);
   auto [td, tname] = splitPath(to);
   auto a = find(fd), b = find(td);
+  OPTDB_TRY(access(from));
+  OPTDB_TRY(access(to));
   if (!a || !b || !a->entries.count(fname)) return Status::notFound(from + ": no such file");
   OPTDB_TRY(mutate("rename", from));
   auto node = a->entries[fname];
@@ -129,6 +148,7 @@ Status MemEnv::removeFile(const std::string& path) {
   std::lock_guard<std::mutex> l(mu_);
   auto [dir, name] = splitPath(path);
   auto d = find(dir);
+  OPTDB_TRY(access(path));
   if (!d || !d->entries.count(name)) return Status::notFound(path + ": no such file");
   OPTDB_TRY(mutate("remove", path));
   d->entries.erase(name);
@@ -144,7 +164,8 @@ Status MemEnv::createDir(const std::string& path) {
   auto it = d->entries.find(name);
   if (it != d->entries.end())
     return it->second->type == FileType::Dir ? Status::ok() : Status::integrity(path + ": exists and is not a directory");
-  OPTDB_TRY(mutate("mkdir", path));
+  OPTDB_TRY(access(path));
+  OPTDB_TRY(needSpace("mkdir", path));
   auto n = std::make_shared<Node>();
   n->type = FileType::Dir;
   d->entries[name] = n;
@@ -162,6 +183,7 @@ Status MemEnv::syncDir(const std::string& path) {
 
 Result<std::vector<DirEntry>> MemEnv::listDir(const std::string& path) {
   std::lock_guard<std::mutex> l(mu_);
+  OPTDB_TRY(access(path));
   auto d = find(path);
   if (!d) return Status::notFound(path + ": no such directory");
   if (d->type != FileType::Dir) return Status::integrity(path + ": expected a directory");
@@ -170,8 +192,12 @@ Result<std::vector<DirEntry>> MemEnv::listDir(const std::string& path) {
   return out;
 }
 
-FileType MemEnv::fileType(const std::string& path) {
+Result<FileType> MemEnv::fileType(const std::string& path) {
   std::lock_guard<std::mutex> l(mu_);
+  // Telling what `path` is needs its parent to be searchable, not itself.
+  auto slash = path.rfind('/');
+  if (!path.empty()) OPTDB_TRY(access(slash == std::string::npos ? std::string() : path.substr(0, slash)));
+  if (path.empty()) OPTDB_TRY(access(path));
   auto n = find(path);
   return n ? n->type : FileType::None;
 }
@@ -211,12 +237,27 @@ void MemEnv::powerCut() {
   crashAt_.reset();
 }
 
-void MemEnv::addSymlink(const std::string& path) {
+void MemEnv::addSpecialFile(const std::string& path) { addDurableNode(path, FileType::Other); }
+
+void MemEnv::denyAccess(const std::string& path, bool denied) {
+  std::lock_guard<std::mutex> l(mu_);
+  std::erase(denied_, path);
+  if (denied) denied_.push_back(path);
+}
+
+void MemEnv::setDiskFull(bool full) {
+  std::lock_guard<std::mutex> l(mu_);
+  diskFull_ = full;
+}
+
+void MemEnv::addSymlink(const std::string& path) { addDurableNode(path, FileType::Symlink); }
+
+void MemEnv::addDurableNode(const std::string& path, FileType type) {
   std::lock_guard<std::mutex> l(mu_);
   auto [dir, name] = splitPath(path);
   if (auto d = find(dir); d && d->type == FileType::Dir) {
     auto n = std::make_shared<Node>();
-    n->type = FileType::Symlink;
+    n->type = type;
     d->entries[name] = n;
     d->durableEntries[name] = n;
   }

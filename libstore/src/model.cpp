@@ -3,7 +3,8 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
-#include <set>
+#include <unordered_map>
+#include <unordered_set>
 
 #include <fmt/format.h>
 
@@ -77,7 +78,7 @@ Result<Rev> parseRev(std::string_view text, std::string_view where) {
 
 std::vector<BlockId> Transforms::blockIds() const {
   std::vector<BlockId> ids;
-  std::set<BlockId> seen;
+  std::unordered_set<std::string_view> seen;  // views of this object's ids
   auto note = [&](const BlockId& id) {
     if (seen.insert(id).second) ids.push_back(id);
   };
@@ -95,6 +96,21 @@ Transform Transforms::forBlock(const BlockId& id) const {
     if (k == id) t.updates = v;
   t.del = std::find(deletes.begin(), deletes.end(), id) != deletes.end();
   return t;
+}
+
+std::vector<std::pair<BlockId, Transform>> Transforms::byBlock() const {
+  std::vector<std::pair<BlockId, Transform>> out;
+  std::unordered_map<std::string_view, std::size_t> at;  // id (a view of this object's) -> its place in out
+  at.reserve(inserts.size() + updates.size() + deletes.size());
+  auto part = [&](const BlockId& id) -> Transform& {
+    auto [it, fresh] = at.try_emplace(id, out.size());
+    if (fresh) out.emplace_back(id, Transform());
+    return out[it->second].second;
+  };
+  for (const auto& [id, b] : inserts) part(id).insert = b;
+  for (const auto& [id, u] : updates) part(id).updates = u;
+  for (const auto& id : deletes) part(id).del = true;
+  return out;
 }
 
 void Transforms::add(const BlockId& id, const Transform& t) {

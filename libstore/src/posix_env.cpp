@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "optdb/deadline.hpp"
 #include "optdb/env.hpp"
 
 namespace optdb {
@@ -130,19 +131,20 @@ class PosixEnv : public Env {
   explicit PosixEnv(std::string root) : root_(root.empty() ? std::string(".") : std::move(root)) { openRoot(); }
 
   Result<std::string> readFile(const std::string& path) override {
-    Fd fd(openBeneath(path, O_RDONLY | O_NONBLOCK));  // a FIFO planted in the store must not hang us
-    if (fd.get() < 0) return errnoStatus("open", path, errno);
+    struct stat st;
+    OPTDB_ASSIGN(Fd fd, openStored(path, O_RDONLY, &st));
     std::string out;
+    out.reserve(static_cast<size_t>(st.st_size));
     char buf[16384];
     for (;;) {
       ssize_t n = ::read(fd.get(), buf, sizeof buf);
       if (n < 0) {
         if (errno == EINTR) continue;
-        if (errno == EISDIR) return Status::integrity(fmt::format("{}: is a directory, expected a file", path));
         return errnoStatus("read", path, errno);
       }
       if (n == 0) break;
       out.append(buf, static_cast<size_t>(n));
+      if (out.size() > kMaxStoredFileBytes) return tooLarge(path);  // it grew while we read
       // On Linux a regular file reads short only at its end: skip the read that would return 0.
       if (static_cast<size_t>(n) < sizeof buf) break;
     }
@@ -150,18 +152,18 @@ class PosixEnv : public Env {
   }
 
   Result<std::unique_ptr<RandomAccessFile>> newRandomAccessFile(const std::string& path) override {
-    Fd fd(openBeneath(path, O_RDONLY));
-    if (fd.get() < 0) return errnoStatus("open", path, errno);
     struct stat st;
-    if (::fstat(fd.get(), &st) != 0) return errnoStatus("stat", path, errno);
+    OPTDB_ASSIGN(Fd fd, openStored(path, O_RDONLY, &st));
     return std::unique_ptr<RandomAccessFile>(
         new PosixRandomAccessFile(std::move(fd), static_cast<std::uint64_t>(st.st_size), path));
   }
 
   Result<std::unique_ptr<WritableFile>> newAppendableFile(const std::string& path) override {
-    int fd = openBeneath(path, O_WRONLY | O_APPEND);
-    if (fd < 0) return errnoStatus("open", path, errno);
-    return std::unique_ptr<WritableFile>(new PosixWritableFile(fd, path));
+    struct stat st;
+    OPTDB_ASSIGN(Fd fd, openStored(path, O_WRONLY | O_APPEND, &st));
+    if (st.st_nlink > 1)
+      return Status::integrity(fmt::format("{}: has {} hard links; optdb never writes through a link", path, st.st_nlink));
+    return std::unique_ptr<WritableFile>(new PosixWritableFile(fd.release(), path));
   }
 
   Result<std::unique_ptr<WritableFile>> newWritableFile(const std::string& path) override {
@@ -263,16 +265,19 @@ class PosixEnv : public Env {
     return out;
   }
 
-  FileType fileType(const std::string& path) override {
+  Result<FileType> fileType(const std::string& path) override {
     struct stat st;
     if (path.empty()) {
+      if (rootFd_.get() < 0 && rootErrno_ != ENOENT) return errnoStatus("open", root_, rootErrno_);
       if (rootFd_.get() < 0) return FileType::None;
       return FileType::Dir;
     }
     std::string name;
     Fd p(openParent(path, &name));
-    if (p.get() < 0) return errno == ENOENT || errno == ENOTDIR ? FileType::None : FileType::Other;
-    if (::fstatat(p.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return FileType::None;
+    if (p.get() < 0 || ::fstatat(p.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT || errno == ENOTDIR) return FileType::None;
+      return errnoStatus("stat", path, errno);
+    }
     if (S_ISREG(st.st_mode)) return FileType::File;
     if (S_ISDIR(st.st_mode)) return FileType::Dir;
     if (S_ISLNK(st.st_mode)) return FileType::Symlink;
@@ -288,31 +293,86 @@ class PosixEnv : public Env {
     return static_cast<std::uint64_t>(st.st_size);
   }
 
+  Result<std::uint64_t> linkCount(const std::string& path) override {
+    std::string name;
+    Fd p(openParent(path, &name));
+    struct stat st;
+    if (p.get() < 0 || ::fstatat(p.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
+      return errnoStatus("stat", path, errno);
+    return static_cast<std::uint64_t>(st.st_nlink);
+  }
+
   Result<std::unique_ptr<FileLock>> lockFile(const std::string& path, LockMode mode, double timeoutSeconds) override {
-    Fd fd(openBeneath(path, O_RDWR | O_CREAT, 0644));
+    // O_NONBLOCK: a FIFO planted as a lock file must not hang the open.
+    Fd fd(openBeneath(path, O_RDWR | O_CREAT | O_NONBLOCK | O_NOCTTY, 0644));
+    if (fd.get() < 0 && (errno == EROFS || errno == EACCES || errno == EPERM)) {
+      const int denied = errno;
+      // flock(2) works on a read-only descriptor: readers of a store they may not write still exclude writers.
+      fd = Fd(openBeneath(path, O_RDONLY | O_NONBLOCK | O_NOCTTY));
+      if (fd.get() < 0 && errno == ENOENT && denied == EROFS) return std::make_unique<FileLock>();
+      if (fd.get() < 0) return errnoStatus("open lock", path, denied);
+    }
     if (fd.get() < 0) return errnoStatus("open lock", path, errno);
+    struct stat st;
+    if (::fstat(fd.get(), &st) != 0) return errnoStatus("stat", path, errno);
+    if (!S_ISREG(st.st_mode)) return notRegular(path, st);
     const int op = (mode == LockMode::Shared ? LOCK_SH : LOCK_EX) | LOCK_NB;
-    auto deadline = std::chrono::steady_clock::now() +
-                    std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(timeoutSeconds));
+    const Deadline deadline = Deadline::after(timeoutSeconds);
     auto pause = std::chrono::microseconds(200);
     for (;;) {
       if (::flock(fd.get(), op) == 0) return std::unique_ptr<FileLock>(new PosixFileLock(std::move(fd)));
       if (errno != EWOULDBLOCK && errno != EINTR) return errnoStatus("lock", path, errno);
-      auto now = std::chrono::steady_clock::now();
-      if (now >= deadline)
+      if (deadline.expired())
         return Status::lockTimeout(fmt::format("{}: lock not acquired within {} s", path, timeoutSeconds));
-      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(pause, deadline - now));
+      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(pause, deadline.remaining()));
       pause = std::min(pause * 2, std::chrono::microseconds(20000));
     }
   }
 
  private:
-  void openRoot() { rootFd_ = Fd(::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)); }
+  void openRoot() {
+    rootFd_ = Fd(::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    rootErrno_ = rootFd_.get() < 0 ? errno : 0;
+  }
+
+  static Status notRegular(const std::string& path, const struct stat& st) {
+    const char* what = S_ISDIR(st.st_mode)    ? "a directory"
+                       : S_ISFIFO(st.st_mode) ? "a FIFO"
+                       : S_ISCHR(st.st_mode)  ? "a character device"
+                       : S_ISBLK(st.st_mode)  ? "a block device"
+                       : S_ISSOCK(st.st_mode) ? "a socket"
+                                              : "not a regular file";
+    return Status::integrity(fmt::format("{}: is {} where a regular file belongs; optdb never reads it", path, what));
+  }
+
+  static Status tooLarge(const std::string& path) {
+    return Status::integrity(fmt::format("{}: larger than {} bytes, the most optdb reads of a stored file", path,
+                                         kMaxStoredFileBytes));
+  }
+
+  // The one way a stored file is opened: never blocking (a FIFO or device
+  // planted in the store must not hang or flood us), a regular file only, of
+  // bounded size.
+  Result<Fd> openStored(const std::string& path, int flags, struct stat* st) {
+    Fd fd(openBeneath(path, flags | O_NONBLOCK | O_NOCTTY));
+    if (fd.get() < 0) {
+      // A FIFO opened for writing without a reader, or a device without its driver.
+      if (errno == ENXIO || errno == ENODEV) return Status::integrity(fmt::format("{}: is not a regular file; optdb never reads it", path));
+      if (errno == EISDIR) return Status::integrity(fmt::format("{}: is a directory where a regular file belongs", path));
+      return errnoStatus("open", path, errno);
+    }
+    if (::fstat(fd.get(), st) != 0) return errnoStatus("stat", path, errno);
+    if (!S_ISREG(st->st_mode)) return notRegular(path, *st);
+    if (static_cast<std::uint64_t>(st->st_size) > kMaxStoredFileBytes) return tooLarge(path);
+    // Regular files never block; clearing O_NONBLOCK keeps reads plain.
+    if (::fcntl(fd.get(), F_SETFL, flags & (O_APPEND)) != 0) return errnoStatus("fcntl", path, errno);
+    return fd;
+  }
 
   // Opens `path` beneath the root, refusing symbolic links and "..", in one call where the kernel has openat2.
   int openBeneath(const std::string& path, int flags, mode_t mode = 0) {
     if (rootFd_.get() < 0) {
-      errno = ENOENT;
+      errno = rootErrno_ ? rootErrno_ : ENOENT;  // an unreadable store is never an absent one
       return -1;
     }
     const char* p = path.empty() ? "." : path.c_str();
@@ -348,6 +408,7 @@ class PosixEnv : public Env {
 
   std::string root_;
   Fd rootFd_;
+  int rootErrno_ = 0;
 };
 
 }  // namespace

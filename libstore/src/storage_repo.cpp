@@ -9,8 +9,10 @@
 #include <fmt/format.h>
 
 #include "optdb/codec.hpp"
+#include "optdb/deadline.hpp"
 #include "optdb/file_raw_storage.hpp"
 #include "optdb/transform.hpp"
+#include "optdb/write_locks.hpp"
 
 namespace optdb {
 
@@ -106,38 +108,6 @@ Json CancelResult::toJson() const {
 StorageRepo::StorageRepo(std::shared_ptr<RawStorage> raw, StoreOptions options, RestoreCallback restore)
     : raw_(std::move(raw)), options_(options), restore_(std::move(restore)) {}
 
-Result<StorageRepo::Locks> StorageRepo::lockForWrite(std::vector<BlockId> blockIds) {
-  std::sort(blockIds.begin(), blockIds.end());
-  blockIds.erase(std::unique(blockIds.begin(), blockIds.end()), blockIds.end());
-  Locks locks;
-  OPTDB_ASSIGN(auto storeLock, raw_->lockStore(LockMode::Shared, options_.lockTimeout));
-  locks.push_back(std::move(storeLock));
-  for (const auto& id : blockIds) {
-    OPTDB_ASSIGN(auto l, raw_->lockBlock(id, options_.lockTimeout));
-    locks.push_back(std::move(l));
-  }
-  return locks;
-}
-
-Status StorageRepo::refuseInterrupted(const TrxId& trxId, const std::vector<BlockId>& blockIds, bool onlyIfPending) {
-  auto refuse = [&] {
-    return Status::integrity(fmt::format("transaction {} has an interrupted commit; run optdb repair first", trxId));
-  };
-  OPTDB_ASSIGN(auto intents, raw_->listIntents());
-  for (const auto& i : intents)
-    if (i.trxId == trxId) return refuse();
-  for (const auto& id : blockIds) {
-    if (onlyIfPending) {
-      OPTDB_ASSIGN(auto pending, raw_->getPending(id, trxId));
-      if (!pending) continue;  // nothing of trxId here for a commit to be under way with
-    }
-    OPTDB_ASSIGN(auto interrupted, blockStorage(id).interruptedCommits());
-    for (const auto& c : interrupted)
-      if (c.trxId == trxId) return refuse();
-  }
-  return Status::ok();
-}
-
 // ---- get ----
 
 Result<GetResult> StorageRepo::get(const std::vector<BlockId>& blockIds, const GetContext& context) {
@@ -155,7 +125,7 @@ Result<GetResult> StorageRepo::get(const std::vector<BlockId>& blockIds, const G
         if (meta && meta->latest && c.rev <= meta->latest->rev) continue;
         OPTDB_ASSIGN(auto pending, raw_->getPending(id, c.trxId));
         if (!pending) continue;
-        OPTDB_ASSIGN(auto locks, lockForWrite({id}));
+        OPTDB_ASSIGN(auto locks, lockBlocks(*raw_, {id}, options_.lockTimeout));
         // Under the lock: still pending, and not an interrupted commit. That is
         // repair's and the next commit's to finish, never get's: committing it
         // here would replace its intent and strand its other blocks.
@@ -241,19 +211,19 @@ Result<std::vector<MissingTrx>> StorageRepo::collectMissing(const std::vector<Bl
 
 Result<std::optional<PendResult>> StorageRepo::pendOnce(const PendRequest& req, const std::vector<BlockId>& blockIds,
                                                          std::vector<PendingRef>* seen) {
-  OPTDB_ASSIGN(auto locks, lockForWrite(blockIds));
   // Re-pending a transaction whose commit was interrupted would replace the
   // transform that commit's finished steps (its materializations) were
   // computed from; as for cancel, repair (or a retried commit) goes first.
-  OPTDB_TRY(refuseInterrupted(req.trxId, blockIds, /*onlyIfPending=*/true));
+  // Others' interrupted commits are finished first, so the stale check sees them.
+  OPTDB_ASSIGN(auto locks, lockRecovered(*raw_, blockIds, &req.trxId, options_.lockTimeout));
   PendResult result;
   result.blockIds = blockIds;
   std::vector<BlockId> staleCheck;
-  for (const auto& id : blockIds) {
+  const auto parts = req.transforms.byBlock();  // in blockIds order; forBlock per block would be quadratic
+  for (const auto& [id, t] : parts) {
     OPTDB_ASSIGN(auto committed, raw_->getCommitted(id, req.trxId));
     if (committed)
       return Status::invalid(fmt::format("transaction {} is already committed on block {}", req.trxId, id));
-    Transform t = req.transforms.forBlock(id);
     if (req.rev || t.insert) staleCheck.push_back(id);
   }
   OPTDB_ASSIGN(result.missing, collectMissing(staleCheck, req.rev.value_or(0)));
@@ -281,12 +251,26 @@ Result<std::optional<PendResult>> StorageRepo::pendOnce(const PendRequest& req, 
     result.outcome = PendResult::Outcome::PendingConflict;
     return std::optional<PendResult>(std::move(result));
   }
-  for (const auto& id : blockIds) {
-    OPTDB_ASSIGN(auto meta, raw_->getMeta(id));
-    if (!meta) OPTDB_TRY(raw_->saveMeta(id, BlockMeta{}));
-    OPTDB_TRY(raw_->savePending(id, req.trxId, req.transforms.forBlock(id)));
+  std::vector<BlockId> saved;
+  for (const auto& [id, t] : parts) {
+    Status s = savePendingOn(id, req.trxId, t);
+    if (!s) {
+      // A full disk, say: say what was left behind and what finishes the job.
+      if (saved.empty()) return s;
+      return Status(s.code(), fmt::format("{}; transaction {} was left pending on block{} {} only: run the same pend "
+                                          "again to finish it, or optdb cancel --trx {} to withdraw it",
+                                          s.message(), req.trxId, saved.size() == 1 ? "" : "s", joinIds(saved),
+                                          req.trxId));
+    }
+    saved.push_back(id);
   }
   return std::optional<PendResult>(std::move(result));
+}
+
+Status StorageRepo::savePendingOn(const BlockId& id, const TrxId& trxId, const Transform& t) {
+  OPTDB_ASSIGN(auto meta, raw_->getMeta(id));
+  if (!meta) OPTDB_TRY(raw_->saveMeta(id, BlockMeta{}));
+  return raw_->savePending(id, trxId, t);
 }
 
 Result<PendResult> StorageRepo::pend(const PendRequest& req) {
@@ -303,8 +287,7 @@ Result<PendResult> StorageRepo::pend(const PendRequest& req) {
       OPTDB_TRY(validateOperation(ops[i], fmt::format("updates[\"{}\"][{}]", id, i)));
   }
   if (req.rev && *req.rev > kMaxRev) return Status::invalid("rev: too large");
-  auto deadline = std::chrono::steady_clock::now() +
-                  std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(req.timeoutSeconds));
+  const Deadline deadline = Deadline::after(req.timeoutSeconds);
   for (;;) {
     std::vector<PendingRef> seen;
     OPTDB_ASSIGN(auto r, pendOnce(req, blockIds, &seen));
@@ -318,15 +301,14 @@ Result<PendResult> StorageRepo::pend(const PendRequest& req) {
         anyLeft = anyLeft || still.has_value();
       }
       if (!anyLeft) break;
-      auto now = std::chrono::steady_clock::now();
-      if (now >= deadline) {
+      if (deadline.expired()) {
         PendResult timedOut;
         timedOut.outcome = PendResult::Outcome::PendingConflict;
         timedOut.pending = seen;
         timedOut.blockIds = blockIds;
         return timedOut;
       }
-      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(pause, deadline - now));
+      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(pause, deadline.remaining()));
       pause = std::min(pause * 2, std::chrono::milliseconds(100));
     }
   }
@@ -355,12 +337,7 @@ Result<std::vector<TrxId>> StorageRepo::recoverIntents(const std::vector<BlockId
     OPTDB_ASSIGN(auto now, raw_->listIntents());
     if (std::none_of(now.begin(), now.end(), [&](const CommitIntent& i) { return i.trxId == intent.trxId; }))
       continue;
-    for (const auto& id : intent.blockIds) {
-      Status s = blockStorage(id).completeCommit(intent.trxId, intent.rev);
-      if (!s) return Status(s.code() == Code::NotFound ? Code::Integrity : s.code(),
-                            fmt::format("interrupted commit {}: {}", intent.trxId, s.message()));
-    }
-    OPTDB_TRY(raw_->deleteIntent(intent.trxId));
+    OPTDB_TRY(finishIntent(*raw_, intent));
     finished.push_back(intent.trxId);
   }
   return finished;
@@ -371,13 +348,15 @@ Result<CommitResult> StorageRepo::commit(const TrxId& trxId, const std::vector<B
   OPTDB_TRY(validateIds(blockIds));
   if (rev < 1 || rev > kMaxRev) return Status::invalid(fmt::format("rev: a commit needs a revision from 1 to {}", kMaxRev));
   auto ids = distinct(blockIds);
-  OPTDB_ASSIGN(auto storeLock, raw_->lockStore(LockMode::Shared, options_.lockTimeout));
-  // The next commit that locks a block finishes any interrupted commit on it.
-  OPTDB_TRY(recoverIntents(&ids));
-  OPTDB_ASSIGN(auto locks, lockForWrite(ids));
-  // ... and any single-block commit interrupted on them (those record no intent).
-  for (const auto& id : ids) OPTDB_TRY(blockStorage(id).finishInterruptedCommits());
-  return commitLocked(trxId, ids, rev);
+  // Interrupted commits on these blocks are looked for under their locks: one
+  // that died while this commit waited for a lock is finished before it.
+  OPTDB_ASSIGN(auto locks, lockRecovered(*raw_, ids, nullptr, options_.lockTimeout));
+  auto r = commitLocked(trxId, ids, rev);
+  if (!r && r.status().code() == Code::IoError)  // a full disk, a permission: the commit is not acknowledged
+    return Status::io(fmt::format("{}; commit {} at revision {} is not acknowledged: once the cause is fixed, run the "
+                                  "same commit again or optdb repair, which finish what was written",
+                                  r.status().message(), trxId, rev));
+  return r;
 }
 
 Result<CommitResult> StorageRepo::commitLocked(const TrxId& trxId, const std::vector<BlockId>& ids, Rev rev) {
@@ -447,8 +426,7 @@ Result<CancelResult> StorageRepo::cancel(const TrxId& trxId, const std::vector<B
   OPTDB_TRY(validateTrxId(trxId, "trxId"));
   OPTDB_TRY(validateIds(blockIds));
   auto ids = distinct(blockIds);
-  OPTDB_ASSIGN(auto locks, lockForWrite(ids));
-  OPTDB_TRY(refuseInterrupted(trxId, ids, /*onlyIfPending=*/false));
+  OPTDB_ASSIGN(auto locks, lockRecovered(*raw_, ids, &trxId, options_.lockTimeout));
   CancelResult r;
   for (const auto& id : ids) {
     OPTDB_ASSIGN(auto pending, raw_->getPending(id, trxId));

@@ -154,6 +154,19 @@ inline void commitOk(StorageRepo& repo, const TrxId& trx, const std::vector<Bloc
   REQUIRE(r->success);
 }
 
+// The block `id` as get reads it (at `rev`, or latest): its JSON text,
+// "<absent>", or "<not found>".
+inline std::string readBlock(StorageRepo& repo, const BlockId& id, std::optional<Rev> rev = {}) {
+  GetContext ctx;
+  ctx.rev = rev;
+  auto r = repo.get({id}, ctx);
+  INFO(r.status().message());
+  REQUIRE(r.isOk());
+  const auto& st = r->blocks.at(0).second;
+  if (st.notFound) return "<not found>";
+  return st.block ? toJson(*st.block) : "<absent>";
+}
+
 // Problems one a line, for INFO.
 inline std::string describe(const std::vector<Problem>& ps) {
   std::string s;

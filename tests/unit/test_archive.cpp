@@ -658,6 +658,123 @@ TEST_CASE("restore: bad input is refused whole, nothing written") {
   }
 }
 
+// ---- nesting limits (SPEC §7: on the data, never on the envelope) ----
+
+namespace {
+
+// `levels` arrays nested around 0, built without recursion (any depth).
+Json nestedArrays(int levels) {
+  Json v = 0;
+  for (int i = 0; i < levels; ++i) {
+    Json a = Json::array();
+    a.push_back(std::move(v));
+    v = std::move(a);
+  }
+  return v;
+}
+
+// A block `levels` deep, itself the first level.
+Json deepBlock(const std::string& id, int levels) {
+  Json b = block(id);
+  b["deep"] = nestedArrays(levels - 1);
+  return b;
+}
+
+// [["o",0,0,{"x":…}]]: sets member "o" to an object `levels` deep.
+Json settingDeep(int levels) {
+  Json o = Json::object();
+  o["x"] = nestedArrays(levels - 1);
+  return Json::array({Json::array({"o", 0, 0, std::move(o)})});
+}
+
+}  // namespace
+
+TEST_CASE("defect 9: a block as deep as the nesting limit archives and restores; deeper is refused, never a crash") {
+  TempDir h;
+  const std::string pendingTrx = "deep-pending";
+  {
+    auto repo = openStore(h / "s", fast());
+    // The block of issue 11 (4,996 levels) and one at the limit (5,000), as inserts...
+    Transforms t;
+    t.inserts.emplace_back("d1", deepBlock("d1", 4996));
+    t.inserts.emplace_back("d2", deepBlock("d2", 5000));
+    pendAndCommit(*repo, "tx:deep1", 1, t);
+    // ... one made 5,000 deep by an update, and a pending splice that makes another so.
+    pendAndCommit(*repo, "tx:deep2", 2, updating("d1", settingDeep(4999)));
+    PendRequest p;
+    p.trxId = pendingTrx;
+    p.transforms = updating("d2", Json::array({Json::array({"deep", 0, 0, nestedArrays(4999)})}));
+    auto r = repo->pend(p);
+    INFO(r.status().message());
+    REQUIRE(r.isOk());
+  }
+  ArchiveRequest all;
+  all.all = true;
+  const auto lines = archiveLines(h / "s", all);
+  std::string asArray = "[";
+  for (const auto& l : lines) asArray += (asArray.size() > 1 ? "," : "") + l.substr(0, l.size() - 1);
+  asArray += "]";
+  const std::vector<std::pair<std::string, std::string>> inputs = {{"r", join(lines)}, {"r2", asArray}};
+  for (const auto& [name, text] : inputs) {
+    INFO(name);
+    auto restored = restoreText(h / name, text);
+    INFO(restored.status().message());
+    REQUIRE(restored.isOk());
+    // It reads as the original, at every revision and with the pending applied.
+    auto mine = openStore(h / name, fast()), theirs = openStore(h / "s", fast());
+    for (const std::string id : {"d1", "d2"}) {
+      for (std::optional<Rev> rev : {std::optional<Rev>(1), std::optional<Rev>(2)}) {
+        GetContext ctx;
+        ctx.rev = rev;
+        auto a = mine->get({id}, ctx), b = theirs->get({id}, ctx);
+        REQUIRE(a.isOk());
+        REQUIRE(b.isOk());
+        CHECK(toJson(a->toJson()) == toJson(b->toJson()));
+      }
+    }
+    GetContext withPending;
+    withPending.trxId = pendingTrx;
+    auto a = mine->get({"d2"}, withPending);
+    REQUIRE(a.isOk());
+    REQUIRE(a->blocks[0].second.block);
+    CHECK(toJson(a->toJson()) == toJson(theirs->get({"d2"}, withPending)->toJson()));
+  }
+
+  // One level deeper than the limit, by an insert or an update (assignment or
+  // splice): refused before anything is written.
+  {
+    auto repo = openStore(h / "s", fast());
+    const auto before = tree(h / "s");
+    auto pendCode = [&](Transforms t) {
+      PendRequest q;
+      q.trxId = "too-deep";
+      q.transforms = std::move(t);
+      auto r = repo->pend(q);
+      INFO(r.status().message());
+      return r.status().code();
+    };
+    Transforms ins;
+    ins.inserts.emplace_back("d3", deepBlock("d3", 5001));
+    CHECK(pendCode(ins) == Code::InvalidInput);
+    CHECK(pendCode(updating("d1", settingDeep(5000))) == Code::InvalidInput);
+    CHECK(pendCode(updating("d2", Json::array({Json::array({"deep", 0, 0, nestedArrays(5000)})}))) ==
+          Code::InvalidInput);
+    CHECK(tree(h / "s") == before);
+  }
+  // In an archive: the envelope reads, the block inside is refused as data;
+  // and far deeper input is refused while reading, not a stack overflow.
+  const std::string tooDeep = toJson(deepBlock("d4", 5001));
+  const std::string archive = R"({"blockId":"d4","revisions":{"1":{"trx":{"trxId":"t1","rev":1,"transform":{"insert":)" +
+                              tooDeep + "}},\"block\":" + tooDeep + "}},\"range\":[1]}";
+  const std::string wayTooDeep =
+      R"({"blockId":"d4","revisions":{},"range":[1],"x":)" + std::string(1000000, '[') + std::string(1000000, ']') + "}";
+  for (const auto& text : {archive, "[" + archive + "]", wayTooDeep}) {
+    auto r = restoreText(h / "r3", text);
+    CHECK(r.status().code() == Code::InvalidInput);
+    CHECK_FALSE(fs::exists(h / "r3/d4"));
+  }
+}
+
 // ---- restore sources ----
 
 TEST_CASE("restore sources: file, store and command; failing and lying ones are skipped") {

@@ -99,7 +99,7 @@ struct Fixture {
     return *r;
   }
   void remove(const std::string& path) { REQUIRE(env->removeFile(path).isOk()); }
-  bool exists(const std::string& path) { return env->fileType(path) != FileType::None; }
+  bool exists(const std::string& path) { return *env->fileType(path) != FileType::None; }
 
   std::vector<Problem> check(std::vector<BlockId> ids = {}) {
     std::vector<Problem> out;
@@ -493,7 +493,7 @@ TEST_CASE("symbolic links in a MemEnv store: reported where they stand, never fo
                                       {"symlink", "b2/pend"},
                                       {"symlink", ".optdb/escape"}});
   for (const char* p : {"outside", "b1/trx/evil.json", "b2/pend", ".optdb/escape"})
-    REQUIRE(f.env->fileType(p) == FileType::Symlink);
+    REQUIRE(*f.env->fileType(p) == FileType::Symlink);
   // Named, a symlink where a block belongs is reported and not found.
   std::vector<Problem> named;
   CheckOptions o;

@@ -2,14 +2,18 @@
 // Every expected string below is what node prints for the same value.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <limits>
 #include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "optdb/codec.hpp"
 #include "optdb/json.hpp"
 
 using optdb::Code;
@@ -356,4 +360,131 @@ TEST_CASE("the parser accepts, refuses and builds exactly what nlohmann's does, 
   }
   CHECK(accepted > 10000);
   CHECK(refused > 5000);
+}
+
+// ---- cost: linear in the input (SPEC §7) ----
+
+namespace {
+
+// The fastest of `runs` calls of `f`, in seconds: the one least disturbed by
+// whatever else the machine runs.
+template <class F>
+double fastest(int runs, F&& f) {
+  double best = 1e9;
+  for (int i = 0; i < runs; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    f();
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  return best;
+}
+
+// An object of members "k<from>" … "k<to - 1>" (keys of one width, values
+// their number).
+std::string objectText(int from, int to) {
+  std::string s = "{";
+  char key[16];
+  for (int i = from; i < to; ++i) {
+    std::snprintf(key, sizeof key, "\"k%07d\":", i);
+    s += (i > from ? "," : "") + std::string(key) + std::to_string(i);
+  }
+  return s + "}";
+}
+
+// A Transforms inserting, updating and deleting blocks b<from> … b<to - 1>.
+std::string transformsText(int from, int to) {
+  std::string ins, upd, del;
+  char id[16];
+  for (int i = from; i < to; ++i) {
+    std::snprintf(id, sizeof id, "b%07d", i);
+    const std::string sep = i > from ? "," : "";
+    ins += sep + "\"" + id + R"(":{"header":{"id":")" + id + R"(","type":"t","collectionId":"c"},"n":1})";
+    upd += sep + "\"" + id + R"(":[["n",0,0,2]])";
+    del += sep + "\"" + id + "\"";
+  }
+  return R"({"inserts":{)" + ins + R"(},"updates":{)" + upd + R"(},"deletes":[)" + del + "]}";
+}
+
+}  // namespace
+
+// One object of N members must cost what ten of N/10 cost (same members, same
+// bytes): with a linear search per member (ordered_json's operator[]) it cost
+// ten times as much, 23 s against 2 s for N = 100,000. A ratio in one run, not
+// a timed assert: generous for a busy machine, far below quadratic.
+TEST_CASE("defect 7: parsing is linear in the number of object members", "[json]") {
+  constexpr int kMembers = 100000;
+  std::string tens = "[", one = "[" + objectText(0, kMembers) + "]";
+  for (int i = 0; i < 10; ++i) tens += (i ? "," : "") + objectText(i * kMembers / 10, (i + 1) * kMembers / 10);
+  tens += "]";
+  std::size_t members = 0;
+  const double tTens = fastest(5, [&] { members = parseJson(tens, "t")->at(9).size(); });
+  CHECK(members == kMembers / 10);
+  const double tOne = fastest(5, [&] { members = parseJson(one, "t")->at(0).size(); });
+  CHECK(members == kMembers);
+  INFO("ten objects of 10,000 members: " << tTens * 1e3 << " ms; one of 100,000: " << tOne * 1e3 << " ms");
+  CHECK(tOne < 3 * tTens);
+}
+
+TEST_CASE("defect 7: a Transforms is parsed, decoded, split by block and encoded in linear time", "[json]") {
+  constexpr int kBlocks = 50000;
+  bool ok = true;
+  auto run = [&](const std::string& text) {
+    auto j = parseJson(text, "t");
+    auto t = optdb::decodeTransforms(j.value(), "transforms");
+    std::size_t whole = 0;
+    for (const auto& [id, part] : t.value().byBlock()) whole += part.insert && part.updates && part.del;
+    ok = ok && whole == t->blockIds().size() && optdb::encodeTransforms(*t) == *j;
+  };
+  std::vector<std::string> tens;
+  for (int i = 0; i < 10; ++i) tens.push_back(transformsText(i * kBlocks / 10, (i + 1) * kBlocks / 10));
+  const std::string one = transformsText(0, kBlocks);
+  const double tTens = fastest(2, [&] {
+    for (const auto& text : tens) run(text);
+  });
+  const double tOne = fastest(2, [&] { run(one); });
+  CHECK(ok);
+  INFO("ten of 5,000 blocks: " << tTens * 1e3 << " ms; one of 50,000: " << tOne * 1e3 << " ms");
+  CHECK(tOne < 3 * tTens);
+}
+
+TEST_CASE("repeated keys keep their first place and their last value in objects of any size, as nlohmann's parser", "[json]") {
+  std::mt19937 rng(11);
+  for (int members : {2, 5, 16, 17, 100, 3000}) {
+    std::string text = "{";
+    for (int i = 0; i < members; ++i) {
+      const std::string key = "\"k" + std::to_string(rng() % (members / 2 + 1)) + "\":";
+      text += (i ? "," : "") + key + (i % 7 ? std::to_string(i) : R"({"a":1,"a":[)" + std::to_string(i) + "]}");
+    }
+    text += "}";
+    INFO(text.substr(0, 200));
+    auto ours = parseJson(text, "t");
+    REQUIRE(ours.isOk());
+    CHECK(ours->dump() == Json::parse(text).dump());
+  }
+}
+
+TEST_CASE("deep values: the deepest any reader accepts is written, copied and compared; deeper ones die without recursion", "[json]") {
+  // The deepest text accepted: an array of archives, one level past the archive's envelope.
+  const int envelope = optdb::kArchiveEnvelope + 1, deepest = optdb::kMaxJsonDepth + envelope;
+  const std::string text = std::string(deepest, '[') + std::string(deepest, ']');
+  auto j = parseJson(text, "t", envelope);
+  REQUIRE(j.isOk());
+  CHECK(toJson(*j) == text);
+  const Json copy = *j;
+  CHECK(copy == *j);
+  CHECK(optdb::nestsDeeperThan(*j, deepest - 1));
+  CHECK_FALSE(optdb::nestsDeeperThan(*j, deepest));
+  CHECK(parseJson("[" + text + "]", "t", envelope).status().code() == Code::InvalidInput);
+  CHECK(parseJson(text, "t").status().code() == Code::InvalidInput);
+  // nlohmann's destructor moves children out to a heap stack: a million levels
+  // built in code (arrays and objects) go without a stack overflow.
+  Json v = nullptr;
+  for (int i = 0; i < 1000000; ++i) {
+    Json outer = i % 2 ? Json::array() : Json::object();
+    if (i % 2) outer.push_back(std::move(v));
+    else outer["a"] = std::move(v);
+    v = std::move(outer);
+  }
+  CHECK(optdb::nestsDeeperThan(v, 999999));
+  CHECK_FALSE(optdb::nestsDeeperThan(v, 1000000));
 }

@@ -611,12 +611,12 @@ TEST_CASE("pendings are sorted bytewise by decoded TrxId", "[repo]") {
   REQUIRE(p.pending.size() == expected.size());
   for (size_t i = 0; i < expected.size(); ++i) CHECK(p.pending[i].trxId == expected[i]);
   // The ':' is %3A on disk.
-  CHECK(s.env().fileType("a/pend/tx%3Ab.json") == FileType::File);
+  CHECK(*s.env().fileType("a/pend/tx%3Ab.json") == FileType::File);
   GetContext ctx;
   ctx.trxId = "tx:b";
   CHECK(state(*s, "a", ctx).block);
   commitOk(*s, "tx:b", {"a"}, 2);
-  CHECK(s.env().fileType("a/trx/tx%3Ab.json") == FileType::File);
+  CHECK(*s.env().fileType("a/trx/tx%3Ab.json") == FileType::File);
   CHECK(s.env().readFile("a/revs/2.json").value() == "tx:b");
 }
 
@@ -746,7 +746,7 @@ TEST_CASE("retention: bounded replay, every revision equal to a replay from scra
   INFO("longest replay " << maxReplay);
   CHECK(maxReplay > 0);  // some reads do replay: not every revision is materialized
   // The tip is materialized; not every revision is.
-  CHECK(s.env().fileType("r/blocks/u100.json") == FileType::File);
+  CHECK(*s.env().fileType("r/blocks/u100.json") == FileType::File);
   auto mats = s.env().listDir("r/blocks");
   REQUIRE(mats.isOk());
   CHECK(mats->size() < history.size());

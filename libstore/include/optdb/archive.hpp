@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -160,7 +161,8 @@ struct ArchiveStream {
 Result<RestoreSummary> restoreArchiveStreams(RawStorage& raw, const std::vector<ArchiveStream>& inputs,
                                              double lockTimeout, const std::string& spoolDir);
 
-// Applies one validated archive. The caller holds the block's lock. Returns
+// Applies one validated archive. The caller holds the block's lock, taken
+// with lockRecovered (no interrupted commit left on the block). Returns
 // the reason when the archive conflicts with the store (nothing written).
 Result<std::optional<std::string>> applyArchive(RawStorage& raw, const BlockArchive& a);
 
@@ -174,6 +176,10 @@ struct RestoreSource {
   // A command that has not finished by then is killed (with everything it
   // started) and counts as a failing source; 0: no limit.
   double timeoutSeconds = 60;
+  // A command's output is spooled to an unnamed temporary file ($TMPDIR, else
+  // /tmp), never held in memory; one that writes more than this is killed and
+  // counts as a failing source (OPTDB_RESTORE_MAX_BYTES; default 1 GiB).
+  std::uint64_t maxBytes = std::uint64_t(1) << 30;
 };
 
 // "cmd:COMMAND" is a command; an existing directory is another store; anything
@@ -203,5 +209,11 @@ Status restoreFromSources(const std::vector<RestoreSource>& sources, RawStorage&
 // not exist when it was opened).
 RestoreCallback makeRestoreCallback(std::vector<RestoreSource> sources, std::function<RawStorage&()> target,
                                     double lockTimeout, WarningSink warn);
+
+// Makes SIGINT, SIGTERM and SIGHUP end the restore-source commands running at
+// that moment (SIGKILL to each one's process group) before optdb dies of the
+// signal, as it would have without this (SPEC §7). A signal that optdb was
+// started with ignored stays ignored. For main(), once, at the start.
+void killRestoreSourcesOnSignals();
 
 }  // namespace optdb

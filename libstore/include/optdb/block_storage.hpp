@@ -60,7 +60,13 @@ class BlockStorage {
 
   // Finishes an interrupted commit of trxId at rev from whatever steps were
   // done (the pending or committed transform must exist). Idempotent.
+  // Integrity when overtakes(trxId, rev): never finished below a later revision.
   Status completeCommit(const TrxId& trxId, Rev rev);
+
+  // Whether finishing trxId at rev would put it below a revision committed
+  // without it (latest above rev, and revs/<rev> not naming trxId): history
+  // would fork, every later state lacking it (SPEC §6).
+  Result<bool> overtakes(const TrxId& trxId, Rev rev);
 
   // Commits interrupted on this block after their revision file was written:
   // revisions above meta.json's latest whose transaction is pending or

@@ -17,10 +17,24 @@ Result<Rev> decodeRev(const Json& j, std::string_view where);
 Result<TrxRev> decodeTrxRev(const Json& j, std::string_view where);
 Json encodeTrxRev(const TrxRev& v);
 
-// A Block: an object whose header is {id, type, collectionId}; `expectedId` when known.
+// A Block: an object whose header is {id, type, collectionId}, at most
+// kMaxJsonDepth deep; `expectedId` when known.
 Status validateBlock(const Json& j, std::string_view expectedId, std::string_view where);
-// [entity, index, deleteCount, inserted] with integer index and deleteCount.
+// [entity, index, deleteCount, inserted] with integer index and deleteCount,
+// `inserted` leaving the block at most kMaxJsonDepth deep.
 Status validateOperation(const Json& j, std::string_view where);
+
+// The levels each format adds around the data, for parseJson (SPEC §7:
+// whatever archive writes, restore reads). The data lying deepest is an
+// operation's `inserted`: a block's second level, at a Transform's fourth
+// ({"updates":[[entity, index, deleteCount, inserted]]}), so a Transform adds
+// two. The codecs above hold the data itself to kMaxJsonDepth.
+constexpr int kTransformEnvelope = 2;
+constexpr int kTransformsEnvelope = kTransformEnvelope + 1;  // {"updates":{id:[…]}}
+// {"revisions":{rev:{"trx":{"transform":Transform}}}} and
+// {"pending":{trxId:{"transforms":Transforms}}}; one more for an array of archives.
+constexpr int kArchiveEnvelope = 4 + kTransformEnvelope;
+static_assert(kArchiveEnvelope == 3 + kTransformsEnvelope);
 
 Result<Transform> decodeTransform(const Json& j, const BlockId& blockId, std::string_view where);
 Json encodeTransform(const Transform& t);

@@ -50,13 +50,21 @@ class Env {
  public:
   virtual ~Env() = default;
 
-  // NotFound when the file does not exist.
+  // Stored files are read under one rule (SPEC §7): only a regular file is
+  // data. A FIFO, device or socket is never opened in a way that blocks and
+  // is Integrity ("not a regular file"); a file larger than kMaxStoredFileBytes
+  // is Integrity too. NotFound only when the file does not exist: a file or
+  // directory that cannot be read is IoError, never taken for an absent one.
+  static constexpr std::uint64_t kMaxStoredFileBytes = std::uint64_t(1) << 30;
+
   virtual Result<std::string> readFile(const std::string& path) = 0;
-  // NotFound when the file does not exist. The default reads the whole file once.
+  // The same rules. The default reads the whole file once.
   virtual Result<std::unique_ptr<RandomAccessFile>> newRandomAccessFile(const std::string& path);
   // Creates or truncates.
   virtual Result<std::unique_ptr<WritableFile>> newWritableFile(const std::string& path) = 0;
-  // Opens an existing file for appending (NotFound when missing).
+  // Opens an existing file for appending (NotFound when missing). Integrity
+  // unless it is a regular file with one link: appending through a hard link
+  // would change a file outside this name.
   virtual Result<std::unique_ptr<WritableFile>> newAppendableFile(const std::string& path) = 0;
   virtual Status rename(const std::string& from, const std::string& to) = 0;
   virtual Status removeFile(const std::string& path) = 0;
@@ -66,12 +74,22 @@ class Env {
   // Makes everything written to the file system so far durable (syncfs(2)):
   // repair ends with it, so that what it found complete stays complete.
   virtual Status syncAll() = 0;
-  // NotFound when the directory does not exist.
+  // NotFound when the directory does not exist; IoError when it cannot be read.
   virtual Result<std::vector<DirEntry>> listDir(const std::string& path) = 0;
-  // Does not follow a final symbolic link; None when missing.
-  virtual FileType fileType(const std::string& path) = 0;
+  // Does not follow a final symbolic link; None when missing; IoError when
+  // it cannot be told (a directory on the way that cannot be searched).
+  virtual Result<FileType> fileType(const std::string& path) = 0;
   virtual Result<std::uint64_t> fileSize(const std::string& path) = 0;
-  // Waits up to timeoutSeconds (0: try once) without spinning; LockTimeout otherwise.
+  // How many names the file has (1 unless hard-linked); inspect --check reports more.
+  virtual Result<std::uint64_t> linkCount(const std::string& path) {
+    (void)path;
+    return std::uint64_t{1};
+  }
+  // Waits up to timeoutSeconds (0: try once) without spinning; LockTimeout
+  // otherwise. Creates the lock file when missing; where it cannot be written
+  // (a read-only store, another user's) it locks a read-only descriptor, and
+  // on a read-only file system where it is missing it holds nothing (no one
+  // can write there).
   virtual Result<std::unique_ptr<FileLock>> lockFile(const std::string& path, LockMode mode,
                                                      double timeoutSeconds) = 0;
 };

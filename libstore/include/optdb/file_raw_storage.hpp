@@ -74,6 +74,7 @@ class FileRawStorage : public RawStorage {
   // Temp file, fsync, rename, directory fsync; creates missing directories.
   Status writeAtomic(const std::string& dir, const std::string& name, const std::string& data);
   Status ensureDir(const std::string& dir);
+  Status ensureLockDir(const std::string& dir);
   Result<std::optional<std::string>> readIfExists(const std::string& path);
   Result<std::optional<Json>> readJson(const std::string& path);
   // The path of a transaction file, trying the encoded then the raw name.

@@ -37,6 +37,11 @@ inline constexpr const char* kTempFile = "temp-file";                 // a stray
 inline constexpr const char* kBadName = "bad-name";                   // a data file name that is not a valid id
 inline constexpr const char* kBadType = "bad-type";                   // a directory where a file belongs, or the reverse
 inline constexpr const char* kSymlink = "symlink";                    // a symbolic link, anywhere
+inline constexpr const char* kUnexamined = "unexamined";             // a block that could not be read (an I/O error)
+inline constexpr const char* kHardLink = "hard-link";                 // a stored file with more than one link
+inline constexpr const char* kDuplicateName = "duplicate-name";       // one file under both its %3A and its raw ':' name
+inline constexpr const char* kOvertakenCommit = "overtaken-commit";   // an interrupted commit below a later revision
+inline constexpr const char* kForkedHistory = "forked-history";       // a revision committed below one whose state lacks it
 }  // namespace problem
 
 struct Problem {
@@ -101,6 +106,9 @@ struct RepairReport {
   std::vector<RepairAction> actions;
   std::vector<Problem> remaining;  // what inspect --check reports afterwards (dry run: would report)
   std::vector<BlockId> notFound;
+  // The store itself could not be examined (it cannot be listed): exit 1,
+  // the report printed all the same. One block that cannot is in `remaining`.
+  bool examined = true;
   // {"actions":[…],"remaining":[…]}
   Json toJson() const;
 };

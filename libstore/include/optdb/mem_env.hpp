@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <vector>
 
 #include "optdb/env.hpp"
 
@@ -28,7 +29,7 @@ class MemEnv : public Env {
   Status syncDir(const std::string& path) override;
   Status syncAll() override;
   Result<std::vector<DirEntry>> listDir(const std::string& path) override;
-  FileType fileType(const std::string& path) override;
+  Result<FileType> fileType(const std::string& path) override;
   Result<std::uint64_t> fileSize(const std::string& path) override;
   Result<std::unique_ptr<FileLock>> lockFile(const std::string& path, LockMode mode, double timeoutSeconds) override;
 
@@ -40,18 +41,33 @@ class MemEnv : public Env {
   void powerCut();
   // A symbolic link, so tests can check it is never followed.
   void addSymlink(const std::string& path);
+  // A FIFO or device node: reading or appending to it is Integrity, as on a real store.
+  void addSpecialFile(const std::string& path);
+  // `path` (a file or directory) and everything beneath it cannot be read or
+  // listed (permission denied) until allowed again.
+  void denyAccess(const std::string& path, bool denied = true);
+  // While full, every call that needs space (a file's creation or append, a
+  // mkdir) fails with "No space left on device"; removals and renames work.
+  void setDiskFull(bool full);
 
   struct Node;
   class File;
 
  private:
   Status mutate(const char* what, const std::string& path);
+  Status needSpace(const char* what, const std::string& path);
+  // A node of `type` at `path`, durable at once (what tests plant in a store).
+  void addDurableNode(const std::string& path, FileType type);
+  // IoError when `path` lies under a path denied access.
+  Status access(const std::string& path) const;
   std::shared_ptr<Node> find(const std::string& path);
 
   mutable std::mutex mu_;
   std::shared_ptr<Node> root_;
   std::uint64_t mutations_ = 0;
   std::optional<std::uint64_t> crashAt_;
+  std::vector<std::string> denied_;
+  bool diskFull_ = false;
 };
 
 }  // namespace optdb

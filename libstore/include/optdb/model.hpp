@@ -46,7 +46,11 @@ struct Transforms {
 
   // Distinct ids of inserts, then updates, then deletes, in first-seen order.
   std::vector<BlockId> blockIds() const;
+  // One block's part: a scan of the whole transaction.
   Transform forBlock(const BlockId& id) const;
+  // Every block's part, in blockIds() order, in one pass: what a loop over the
+  // blocks uses (forBlock in that loop would make it quadratic).
+  std::vector<std::pair<BlockId, Transform>> byBlock() const;
   void add(const BlockId& id, const Transform& t);
 };
 

@@ -100,13 +100,8 @@ class StorageRepo {
   BlockStorage blockStorage(const BlockId& id) { return BlockStorage(id, *raw_, restore_); }
 
  private:
-  using Locks = std::vector<std::unique_ptr<FileLock>>;
-  // The store lock shared, then each block's lock in sorted id order.
-  Result<Locks> lockForWrite(std::vector<BlockId> blockIds);
-  // Integrity error when trxId has an interrupted commit (an intent, or a
-  // revision above a block's latest); `onlyIfPending`: look only on blocks
-  // where it is pending (re-pending it is what must wait for repair).
-  Status refuseInterrupted(const TrxId& trxId, const std::vector<BlockId>& blockIds, bool onlyIfPending);
+  // A pending transform on one block (meta.json created if missing).
+  Status savePendingOn(const BlockId& id, const TrxId& trxId, const Transform& t);
   Result<CommitResult> commitLocked(const TrxId& trxId, const std::vector<BlockId>& blockIds, Rev rev);
   Result<std::vector<MissingTrx>> collectMissing(const std::vector<BlockId>& blockIds, Rev from);
   Result<std::optional<PendResult>> pendOnce(const PendRequest& request, const std::vector<BlockId>& blockIds,

@@ -1,0 +1,33 @@
+// The lock protocol every writer follows (SPEC §3 "Locks" and step 3), in one
+// place: the store lock shared, each block's lock in sorted id order, and,
+// once they are held, no interrupted commit left on those blocks.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "optdb/raw_storage.hpp"
+
+namespace optdb {
+
+using WriteLocks = std::vector<std::unique_ptr<FileLock>>;
+
+// The store lock shared, then each block's lock in sorted id order.
+Result<WriteLocks> lockBlocks(RawStorage& raw, std::vector<BlockId> blockIds, double timeoutSeconds);
+
+// lockBlocks, and under the locks no interrupted commit on those blocks: a
+// commit that died while this writer waited for a lock is seen only once the
+// lock is held, and is finished first (an intent's other blocks are locked
+// too, everything taken again in sorted order), or the writer would build on
+// a state that lacks it. An intent that a later revision has overtaken is
+// left for repair to report: finishing it would fork history. `own`:
+// Integrity instead when that transaction's commit is the interrupted one
+// (pend and cancel must not replace or remove what it was computed from).
+Result<WriteLocks> lockRecovered(RawStorage& raw, const std::vector<BlockId>& blockIds, const TrxId* own,
+                                 double timeoutSeconds);
+
+// Finishes an intent's commit on every block, then removes the intent. The
+// caller holds the locks of all its blocks.
+Status finishIntent(RawStorage& raw, const CommitIntent& intent);
+
+}  // namespace optdb

@@ -1,0 +1,101 @@
+#include "optdb/write_locks.hpp"
+
+#include <algorithm>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "optdb/block_storage.hpp"
+
+namespace optdb {
+
+namespace {
+
+Status refuseOwn(const TrxId& trxId) {
+  return Status::integrity(fmt::format("transaction {} has an interrupted commit; run optdb repair first", trxId));
+}
+
+// Whether some block of the intent has a later revision committed without it.
+Result<bool> overtakenOnAny(RawStorage& raw, const CommitIntent& intent) {
+  for (const auto& id : intent.blockIds) {
+    OPTDB_ASSIGN(const bool overtaken, BlockStorage(id, raw).overtakes(intent.trxId, intent.rev));
+    if (overtaken) return true;
+  }
+  return false;
+}
+
+bool touchesAny(const CommitIntent& in, const std::set<BlockId>& ids) {
+  return std::any_of(in.blockIds.begin(), in.blockIds.end(), [&](const BlockId& b) { return ids.count(b) > 0; });
+}
+
+}  // namespace
+
+Result<WriteLocks> lockBlocks(RawStorage& raw, std::vector<BlockId> blockIds, double timeoutSeconds) {
+  std::sort(blockIds.begin(), blockIds.end());
+  blockIds.erase(std::unique(blockIds.begin(), blockIds.end()), blockIds.end());
+  WriteLocks locks;
+  OPTDB_ASSIGN(auto storeLock, raw.lockStore(LockMode::Shared, timeoutSeconds));
+  locks.push_back(std::move(storeLock));
+  for (const auto& id : blockIds) {
+    OPTDB_ASSIGN(auto l, raw.lockBlock(id, timeoutSeconds));
+    locks.push_back(std::move(l));
+  }
+  return locks;
+}
+
+Status finishIntent(RawStorage& raw, const CommitIntent& intent) {
+  for (const auto& id : intent.blockIds) {
+    Status s = BlockStorage(id, raw).completeCommit(intent.trxId, intent.rev);
+    if (!s) return Status(s.code() == Code::NotFound ? Code::Integrity : s.code(),
+                          fmt::format("interrupted commit {}: {}", intent.trxId, s.message()));
+  }
+  return raw.deleteIntent(intent.trxId);
+}
+
+Result<WriteLocks> lockRecovered(RawStorage& raw, const std::vector<BlockId>& blockIds, const TrxId* own,
+                                 double timeoutSeconds) {
+  std::set<BlockId> want(blockIds.begin(), blockIds.end());
+  for (;;) {
+    OPTDB_ASSIGN(auto locks, lockBlocks(raw, {want.begin(), want.end()}, timeoutSeconds));
+    // Under the locks every intent touching these blocks is a dead writer's:
+    // a live one holds the locks of all its blocks until it removes its intent.
+    OPTDB_ASSIGN(auto intents, raw.listIntents());
+    if (own && std::any_of(intents.begin(), intents.end(), [&](const CommitIntent& i) { return i.trxId == *own; }))
+      return refuseOwn(*own);
+    std::set<BlockId> closure = want;
+    std::vector<const CommitIntent*> touching;
+    for (bool grew = true; grew;) {  // an intent's other blocks may carry intents of their own
+      grew = false;
+      touching.clear();
+      for (const auto& in : intents) {
+        if (!touchesAny(in, closure)) continue;
+        touching.push_back(&in);
+        for (const auto& b : in.blockIds) grew = closure.insert(b).second || grew;
+      }
+    }
+    if (closure != want) {
+      // Finishing them needs all their blocks' locks: released, then taken again in order.
+      want = std::move(closure);
+      continue;
+    }
+    // A refusal changes nothing: it comes before any other commit is finished.
+    if (own) {
+      for (const auto& id : want) {
+        OPTDB_ASSIGN(auto interrupted, BlockStorage(id, raw).interruptedCommits());
+        for (const auto& c : interrupted)
+          if (c.trxId == *own) return refuseOwn(*own);
+      }
+    }
+    std::sort(touching.begin(), touching.end(),
+              [](const CommitIntent* a, const CommitIntent* b) { return a->rev < b->rev; });
+    for (const auto* in : touching) {
+      OPTDB_ASSIGN(const bool overtaken, overtakenOnAny(raw, *in));
+      if (!overtaken) OPTDB_TRY(finishIntent(raw, *in));
+    }
+    // Commits on one block record no intent; their revision file above latest marks them.
+    for (const auto& id : want) OPTDB_TRY(BlockStorage(id, raw).finishInterruptedCommits());
+    return locks;
+  }
+}
+
+}  // namespace optdb
