@@ -80,20 +80,35 @@ Result<FileRawStorage*> directoryTree(StorageRepo& repo) {
 
 Result<std::string> readInput(const std::string& file) {
   if (file.empty()) return Status::invalid("empty file name (use - for stdin)");
-  if (file == "-") {
-    std::string s((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
-    if (std::cin.bad()) return Status::io("reading stdin failed");
-    return s;
+  int fd = 0;
+  if (file != "-") {
+    fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Status::invalid(fmt::format("{}: {}", file, std::strerror(errno)));
   }
-  struct stat st;
-  if (::stat(file.c_str(), &st) != 0)
-    return Status::invalid(fmt::format("{}: {}", file, std::strerror(errno)));
-  if (S_ISDIR(st.st_mode)) return Status::invalid(fmt::format("{}: is a directory", file));
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return Status::invalid(fmt::format("{}: cannot be read", file));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  struct Closer {
+    int fd;
+    ~Closer() {
+      if (fd > 0) ::close(fd);
+    }
+  } closer{fd};
+  const std::string name = file == "-" ? std::string("stdin") : file;
+  // What is read becomes a stored file, which no reader takes above this size:
+  // an endless input is refused, never read until memory runs out.
+  const std::uint64_t limit = Env::kMaxStoredFileBytes;
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EISDIR) return Status::invalid(fmt::format("{}: is a directory", name));
+      return Status::io(fmt::format("reading {}: {}", name, std::strerror(errno)));
+    }
+    if (n == 0) return out;
+    if (out.size() + static_cast<std::uint64_t>(n) > limit)
+      return Status::invalid(fmt::format("{}: larger than {} bytes, the most optdb stores in one file", name, limit));
+    out.append(buf, static_cast<std::size_t>(n));
+  }
 }
 
 void reserveStandardDescriptors() {

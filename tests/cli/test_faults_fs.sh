@@ -140,6 +140,13 @@ else
   skip "no mount namespace here"
 fi
 
+case_ "an endless pend input is refused (exit 2) at the stored-file limit, never read until memory runs out"
+S=$(mkstore)
+( ulimit -v 3500000; head -c 1200000000 /dev/zero | timeout 120 "$OPTDB" --store "$S" pend --trx t1 - >"$OUTF" 2>"$ERRF" ); RC=$?
+expect_rc 2
+grep -q 'larger than' "$ERRF" && ok || fail "no clear error: $(head -c 300 "$ERRF")"
+[[ ! -e $S/.optdb && -z $(ls "$S") ]] && ok || fail "something was written: $(ls -A "$S")"
+
 case_ "a timeout of any size waits (--lock-timeout 1e11 is not 'give up at once')"
 S=$(mkstore); seed "$S"
 run --store "$S" --lock-timeout 1e11 get b1
