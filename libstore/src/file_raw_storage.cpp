@@ -7,24 +7,23 @@
 #include <fmt/format.h>
 
 #include "optdb/codec.hpp"
+#include "optdb/layout.hpp"
 
 namespace optdb {
 
 namespace {
 
-std::string join(const std::string& a, const std::string& b) { return a.empty() ? b : a + "/" + b; }
-std::string revsDir(const BlockId& id) { return id + "/revs"; }
-std::string pendDir(const BlockId& id) { return id + "/pend"; }
-std::string trxDir(const BlockId& id) { return id + "/trx"; }
-std::string actionsDir(const BlockId& id) { return id + "/actions"; }
-std::string blocksDir(const BlockId& id) { return id + "/blocks"; }
-const std::string kLocksDir = ".optdb/locks";
+using namespace layout;
+std::string revsDir(const BlockId& id) { return subdirPath(id, kRevsSubdir); }
+std::string pendDir(const BlockId& id) { return subdirPath(id, kPendSubdir); }
+std::string trxDir(const BlockId& id) { return subdirPath(id, kTrxSubdir); }
+std::string actionsDir(const BlockId& id) { return subdirPath(id, kActionsSubdir); }
+std::string blocksDir(const BlockId& id) { return subdirPath(id, kBlocksSubdir); }
 
 // The revision index: a header (the hash of meta.json's ranges it was built
 // for) and one zero-padded decimal record per revision, each 17 bytes.
 constexpr std::size_t kRecordSize = 17;
 
-std::string indexPath(const BlockId& id) { return revsDir(id) + "/" + FileRawStorage::kRevisionIndexFile; }
 
 std::string rangesStamp(const Ranges& ranges) {
   std::uint64_t h = 1469598103934665603ull;  // FNV-1a
@@ -117,35 +116,6 @@ Result<std::size_t> RevisionList::lowerBound(Rev rev) {
 
 FileRawStorage::FileRawStorage(std::shared_ptr<Env> env, bool sync) : env_(std::move(env)), sync_(sync) {}
 
-std::string FileRawStorage::encodeTrxFileName(const TrxId& trxId) {
-  std::string out;
-  for (char c : trxId) {
-    if (c == ':') out += "%3A";
-    else out.push_back(c);
-  }
-  return out + ".json";
-}
-
-std::optional<TrxId> FileRawStorage::decodeTrxFileName(const std::string& fileName) {
-  if (fileName.size() <= 5 || fileName.compare(fileName.size() - 5, 5, ".json") != 0) return std::nullopt;
-  std::string stem = fileName.substr(0, fileName.size() - 5);
-  std::string id;
-  for (size_t i = 0; i < stem.size(); ++i) {
-    if (stem.compare(i, 3, "%3A") == 0 || stem.compare(i, 3, "%3a") == 0) {
-      id.push_back(':');
-      i += 2;
-    } else {
-      id.push_back(stem[i]);
-    }
-  }
-  if (!validateTrxId(id, "")) return std::nullopt;
-  return id;
-}
-
-bool FileRawStorage::isTempName(const std::string& name) {
-  return !name.empty() && name[0] == '.' && name.find(".tmp.") != std::string::npos;
-}
-
 Status FileRawStorage::syncDirIfNeeded(const std::string& dir) { return sync_ ? env_->syncDir(dir) : Status::ok(); }
 
 Status FileRawStorage::ensureDir(const std::string& dir) {
@@ -179,7 +149,7 @@ Status FileRawStorage::ensureDir(const std::string& dir) {
 
 Status FileRawStorage::writeAtomic(const std::string& dir, const std::string& name, const std::string& data) {
   OPTDB_TRY(ensureDir(dir));
-  std::string tmp = join(dir, fmt::format(".{}.tmp.{}.{}", name, ::getpid(), ++tempCounter_));
+  std::string tmp = join(dir, tempFileName(name, ::getpid(), ++tempCounter_));
   auto file = env_->newWritableFile(tmp);
   if (!file) return file.status();
   Status s = (*file)->append(data);
@@ -212,7 +182,7 @@ Result<std::optional<Json>> FileRawStorage::readJson(const std::string& path) {
 }
 
 Result<std::optional<BlockMeta>> FileRawStorage::getMeta(const BlockId& id) {
-  std::string path = join(id, kMetaFile);
+  std::string path = metaPath(id);
   OPTDB_ASSIGN(auto j, readJson(path));
   if (!j) return std::optional<BlockMeta>();
   auto m = decodeMeta(*j, "meta");
@@ -225,7 +195,7 @@ Status FileRawStorage::saveMeta(const BlockId& id, const BlockMeta& meta) {
 }
 
 Result<std::optional<TrxId>> FileRawStorage::getRevision(const BlockId& id, Rev rev) {
-  std::string path = join(revsDir(id), fmt::format("{}.json", rev));
+  std::string path = revPath(id, rev);
   OPTDB_ASSIGN(auto text, readIfExists(path));
   if (!text) return std::optional<TrxId>();
   std::string trxId = *text;
@@ -239,7 +209,7 @@ Result<std::optional<TrxId>> FileRawStorage::getRevision(const BlockId& id, Rev 
 }
 
 Status FileRawStorage::saveRevision(const BlockId& id, Rev rev, const TrxId& trxId) {
-  return writeAtomic(revsDir(id), fmt::format("{}.json", rev), trxId);
+  return writeAtomic(revsDir(id), encodeRevFileName(rev), trxId);
 }
 
 Result<std::vector<Rev>> FileRawStorage::listRevisions(const BlockId& id) {
@@ -357,8 +327,8 @@ Result<std::optional<Transform>> FileRawStorage::readTransform(const BlockId& id
   // Read straight away (no stat first): the encoded name, then a raw ':' name.
   std::string path = join(dir, encodeTrxFileName(trxId));
   OPTDB_ASSIGN(auto j, readJson(path));
-  if (!j && trxId.find(':') != std::string::npos) {
-    path = join(dir, trxId + ".json");
+  if (auto raw = rawTrxFileName(trxId); !j && raw) {
+    path = join(dir, *raw);
     OPTDB_ASSIGN(j, readJson(path));
   }
   if (!j) return std::optional<Transform>();
@@ -383,7 +353,7 @@ Status FileRawStorage::deletePending(const BlockId& id, const TrxId& trxId) {
 Result<bool> FileRawStorage::removeTrxFiles(const std::string& dir, const TrxId& trxId) {
   bool removed = false;
   std::vector<std::string> names{encodeTrxFileName(trxId)};
-  if (trxId.find(':') != std::string::npos) names.push_back(trxId + ".json");  // what readers also accept
+  if (auto raw = rawTrxFileName(trxId)) names.push_back(*raw);  // what readers also accept
   for (const auto& name : names) {
     Status s = env_->removeFile(join(dir, name));
     if (s) removed = true;
@@ -414,8 +384,8 @@ Result<std::optional<std::string>> FileRawStorage::findTrxFile(const std::string
   if (t == FileType::File) return std::optional<std::string>(path);
   if (t == FileType::Symlink) return Status::integrity(fmt::format("{}: refusing to follow a symbolic link", path));
   if (t != FileType::None) return Status::integrity(fmt::format("{}: is not a regular file", path));
-  if (trxId.find(':') != std::string::npos) {
-    std::string raw = join(dir, trxId + ".json");
+  if (auto rawName = rawTrxFileName(trxId)) {
+    std::string raw = join(dir, *rawName);
     OPTDB_ASSIGN(const FileType rawType, env_->fileType(raw));
     if (rawType == FileType::File) return std::optional<std::string>(raw);
   }
@@ -444,7 +414,7 @@ Status FileRawStorage::promotePending(const BlockId& id, const TrxId& trxId) {
 Result<std::optional<Json>> FileRawStorage::getMaterialized(const BlockId& id, const TrxId& trxId) {
   std::string path = join(blocksDir(id), encodeTrxFileName(trxId));
   auto j = readJson(path);
-  if (j && !*j && trxId.find(':') != std::string::npos) j = readJson(join(blocksDir(id), trxId + ".json"));
+  if (auto raw = rawTrxFileName(trxId); j && !*j && raw) j = readJson(join(blocksDir(id), *raw));
   if (j && *j) {
     if (Status s = validateBlock(**j, id, "block"); !s) return asIntegrity(s, path);
   }
@@ -477,7 +447,7 @@ Result<std::vector<BlockId>> FileRawStorage::listBlocks() {
     // Whatever stands as meta.json makes a block (a FIFO there is an
     // integrity problem of that block, not its absence); a directory that
     // cannot be searched is an error, never a block left out.
-    OPTDB_ASSIGN(const FileType meta, env_->fileType(join(e.name, kMetaFile)));
+    OPTDB_ASSIGN(const FileType meta, env_->fileType(metaPath(e.name)));
     if (meta != FileType::None) ids.push_back(e.name);
   }
   std::sort(ids.begin(), ids.end());
@@ -537,26 +507,15 @@ Status FileRawStorage::ensureLockDir(const std::string& dir) {
 
 Result<std::unique_ptr<FileLock>> FileRawStorage::lockStore(LockMode mode, double timeoutSeconds) {
   OPTDB_TRY(ensureLockDir(kOwnDir));
-  return env_->lockFile(join(kOwnDir, "store.lock"), mode, timeoutSeconds);
+  return env_->lockFile(kStoreLockPath, mode, timeoutSeconds);
 }
 
 Result<std::unique_ptr<FileLock>> FileRawStorage::lockBlock(const BlockId& id, double timeoutSeconds) {
-  OPTDB_TRY(ensureLockDir(kLocksDir));
-  return env_->lockFile(join(kLocksDir, id), LockMode::Exclusive, timeoutSeconds);
+  OPTDB_TRY(ensureLockDir(kLocksPath));
+  return env_->lockFile(lockPath(id), LockMode::Exclusive, timeoutSeconds);
 }
 
-// ---- the layout, for inspect and repair ----
-
-std::string FileRawStorage::encodeRevFileName(Rev rev) { return fmt::format("{}.json", rev); }
-
-std::optional<Rev> FileRawStorage::decodeRevFileName(const std::string& fileName) {
-  if (fileName.size() <= 5 || fileName.compare(fileName.size() - 5, 5, ".json") != 0) return std::nullopt;
-  std::string_view stem = std::string_view(fileName).substr(0, fileName.size() - 5);
-  if (stem.size() > 1 && stem[0] == '0') return std::nullopt;
-  auto r = parseRev(stem, "");
-  if (!r) return std::nullopt;
-  return *r;
-}
+// ---- commit intents ----
 
 Result<CommitIntent> FileRawStorage::decodeIntent(std::string_view text, const std::string& path) {
   auto j = parseJson(text, path);

@@ -18,13 +18,14 @@
 
 #include "optdb/block_storage.hpp"
 #include "optdb/codec.hpp"
+#include "optdb/layout.hpp"
 #include "optdb/transform.hpp"
 
 namespace optdb {
 
 namespace {
 
-using FRS = FileRawStorage;
+namespace FRS = layout;  // every name of the tree comes from the layout module
 
 std::string join(const std::string& a, const std::string& b) { return a.empty() ? b : a + "/" + b; }
 
@@ -611,7 +612,7 @@ Result<IntentScan> scanIntents(Env& env, const std::set<BlockId>& scope) {
     }
     OPTDB_ASSIGN(auto text, readText(env, path));
     if (!text) continue;
-    auto intent = FRS::decodeIntent(*text, path);
+    auto intent = FileRawStorage::decodeIntent(*text, path);
     if (!intent) {
       std::string why = withoutPath(intent.status().message(), path);
       if (why.rfind("invalid JSON: ", 0) == 0) why = fmt::format("{} is not valid JSON ({})", e.name, why.substr(14));

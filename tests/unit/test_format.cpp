@@ -14,6 +14,7 @@
 
 #include "optdb/codec.hpp"
 #include "optdb/file_raw_storage.hpp"
+#include "optdb/layout.hpp"
 #include "optdb/mem_env.hpp"
 #include "optdb/storage_repo.hpp"
 #include "support.hpp"
@@ -166,17 +167,17 @@ TEST_CASE("ranges in meta.json: a commit outside them adds [R], merged", "[forma
 }
 
 TEST_CASE("file names: %3A, raw ':' accepted, temporaries and non-json ignored", "[format]") {
-  CHECK(FileRawStorage::encodeTrxFileName("tx:abc") == "tx%3Aabc.json");
-  CHECK(FileRawStorage::encodeTrxFileName("stamp:a-b_c") == "stamp%3Aa-b_c.json");
-  CHECK(FileRawStorage::encodeTrxFileName("plain") == "plain.json");
-  CHECK(FileRawStorage::decodeTrxFileName("tx%3Aabc.json") == std::optional<TrxId>("tx:abc"));
-  CHECK(FileRawStorage::decodeTrxFileName("tx:abc.json") == std::optional<TrxId>("tx:abc"));
-  CHECK(FileRawStorage::decodeTrxFileName("plain.json") == std::optional<TrxId>("plain"));
-  CHECK_FALSE(FileRawStorage::decodeTrxFileName("plain.txt"));
-  CHECK_FALSE(FileRawStorage::decodeTrxFileName(".json"));
-  CHECK_FALSE(FileRawStorage::decodeTrxFileName(".plain.json.tmp.1.2"));
-  CHECK_FALSE(FileRawStorage::decodeTrxFileName("bad id.json"));
-  CHECK_FALSE(FileRawStorage::decodeTrxFileName("x%3Ay.json"));  // ':' only in the prefix
+  CHECK(layout::encodeTrxFileName("tx:abc") == "tx%3Aabc.json");
+  CHECK(layout::encodeTrxFileName("stamp:a-b_c") == "stamp%3Aa-b_c.json");
+  CHECK(layout::encodeTrxFileName("plain") == "plain.json");
+  CHECK(layout::decodeTrxFileName("tx%3Aabc.json") == std::optional<TrxId>("tx:abc"));
+  CHECK(layout::decodeTrxFileName("tx:abc.json") == std::optional<TrxId>("tx:abc"));
+  CHECK(layout::decodeTrxFileName("plain.json") == std::optional<TrxId>("plain"));
+  CHECK_FALSE(layout::decodeTrxFileName("plain.txt"));
+  CHECK_FALSE(layout::decodeTrxFileName(".json"));
+  CHECK_FALSE(layout::decodeTrxFileName(".plain.json.tmp.1.2"));
+  CHECK_FALSE(layout::decodeTrxFileName("bad id.json"));
+  CHECK_FALSE(layout::decodeTrxFileName("x%3Ay.json"));  // ':' only in the prefix
 
   auto env = std::make_shared<MemEnv>();
   auto raw = std::make_shared<FileRawStorage>(env, true);

@@ -1,5 +1,5 @@
 // RawStorage on a directory tree in the exact layout of SPEC §2, shared with
-// the TypeScript FileRawStorage. The one place that knows file names.
+// the TypeScript FileRawStorage, with every name from layout.hpp.
 #pragma once
 
 #include <set>
@@ -45,28 +45,7 @@ class FileRawStorage : public RawStorage {
   Env& env() { return *env_; }
   bool syncing() const { return sync_; }
 
-  // The layout, for inspect and repair.
-  static std::string encodeTrxFileName(const TrxId& trxId);  // ':' → %3A, plus ".json"
-  // nullopt when `fileName` is not "<trxId>.json" for a valid TrxId (raw ':' accepted).
-  static std::optional<TrxId> decodeTrxFileName(const std::string& fileName);
-  static constexpr const char* kMetaFile = "meta.json";
-  static constexpr const char* kOwnDir = ".optdb";
-  // optdb's revision index, revs/optdb-index: not a .json name, so never data
-  // to other readers. A header and one record per revision, 17 bytes each.
-  static constexpr const char* kRevisionIndexFile = "optdb-index";
-  static bool isTempName(const std::string& name);
-  // A block's subdirectories and the store's intents directory, for inspect
-  // and repair (integrity.cpp), which walk the tree file by file.
-  static constexpr const char* kRevsSubdir = "revs";
-  static constexpr const char* kPendSubdir = "pend";
-  static constexpr const char* kTrxSubdir = "trx";
-  static constexpr const char* kActionsSubdir = "actions";
-  static constexpr const char* kBlocksSubdir = "blocks";
-  static constexpr const char* kIntentsPath = ".optdb/intents";
-  // "<rev>.json"; decoding gives nullopt unless `fileName` is exactly that
-  // (decimal, no sign, no leading zero, at most kMaxRev).
-  static std::string encodeRevFileName(Rev rev);
-  static std::optional<Rev> decodeRevFileName(const std::string& fileName);
+  // The names of the tree are in layout.hpp.
   // One commit intent file's contents; Integrity naming `path` when malformed.
   static Result<CommitIntent> decodeIntent(std::string_view text, const std::string& path);
 

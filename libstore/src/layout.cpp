@@ -1,0 +1,68 @@
+#include "optdb/layout.hpp"
+
+#include <fmt/format.h>
+
+namespace optdb::layout {
+
+std::string join(const std::string& a, const std::string& b) {
+  if (a.empty()) return b;
+  if (b.empty()) return a;
+  return a + "/" + b;
+}
+
+std::string metaPath(const BlockId& id) { return join(id, kMetaFile); }
+std::string subdirPath(const BlockId& id, const char* subdir) { return join(id, subdir); }
+std::string revPath(const BlockId& id, Rev rev) { return join(subdirPath(id, kRevsSubdir), encodeRevFileName(rev)); }
+std::string indexPath(const BlockId& id) { return join(subdirPath(id, kRevsSubdir), kRevisionIndexFile); }
+std::string lockPath(const BlockId& id) { return join(kLocksPath, id); }
+
+std::string encodeTrxFileName(const TrxId& trxId) {
+  std::string out;
+  for (char c : trxId) {
+    if (c == ':') out += "%3A";
+    else out.push_back(c);
+  }
+  return out + ".json";
+}
+
+std::optional<std::string> rawTrxFileName(const TrxId& trxId) {
+  if (trxId.find(':') == std::string::npos) return std::nullopt;
+  return trxId + ".json";
+}
+
+std::optional<TrxId> decodeTrxFileName(const std::string& fileName) {
+  if (fileName.size() <= 5 || fileName.compare(fileName.size() - 5, 5, ".json") != 0) return std::nullopt;
+  std::string stem = fileName.substr(0, fileName.size() - 5);
+  std::string id;
+  for (size_t i = 0; i < stem.size(); ++i) {
+    if (stem.compare(i, 3, "%3A") == 0 || stem.compare(i, 3, "%3a") == 0) {
+      id.push_back(':');
+      i += 2;
+    } else {
+      id.push_back(stem[i]);
+    }
+  }
+  if (!validateTrxId(id, "")) return std::nullopt;
+  return id;
+}
+
+std::string encodeRevFileName(Rev rev) { return fmt::format("{}.json", rev); }
+
+std::optional<Rev> decodeRevFileName(const std::string& fileName) {
+  if (fileName.size() <= 5 || fileName.compare(fileName.size() - 5, 5, ".json") != 0) return std::nullopt;
+  std::string_view stem = std::string_view(fileName).substr(0, fileName.size() - 5);
+  if (stem.size() > 1 && stem[0] == '0') return std::nullopt;
+  auto r = parseRev(stem, "");
+  if (!r) return std::nullopt;
+  return *r;
+}
+
+std::string tempFileName(const std::string& name, long pid, std::uint64_t counter) {
+  return fmt::format(".{}.tmp.{}.{}", name, pid, counter);
+}
+
+bool isTempName(const std::string& name) {
+  return !name.empty() && name[0] == '.' && name.find(".tmp.") != std::string::npos;
+}
+
+}  // namespace optdb::layout
