@@ -737,17 +737,15 @@ Status runCheck(FileRawStorage& raw, const std::vector<BlockId>& ids, std::vecto
 }
 
 Status checkBlock(FileRawStorage& raw, Scanner& scanner, const BlockId& id, const ProblemSink& sink) {
-  {
-    OPTDB_ASSIGN(auto m, scanner.scanBlock(id));
-    for (const auto& p : m.fileProblems) sink(p);
-    auto semantic = semanticProblems(m);
-    for (const auto& p : semantic) sink(p);
-    OPTDB_ASSIGN(auto tip, tipProblem(raw, m, semantic));
-    if (tip) sink(*tip);
-    OPTDB_ASSIGN(auto fork, forkProblem(raw, m, semantic));
-    if (fork) sink(*fork);
-    return Status::ok();
-  }
+  OPTDB_ASSIGN(auto m, scanner.scanBlock(id));
+  for (const auto& p : m.fileProblems) sink(p);
+  auto semantic = semanticProblems(m);
+  for (const auto& p : semantic) sink(p);
+  OPTDB_ASSIGN(auto tip, tipProblem(raw, m, semantic));
+  if (tip) sink(*tip);
+  OPTDB_ASSIGN(auto fork, forkProblem(raw, m, semantic));
+  if (fork) sink(*fork);
+  return Status::ok();
 }
 
 // ---------------------------------------------------------------------------

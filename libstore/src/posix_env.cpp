@@ -266,15 +266,13 @@ class PosixEnv : public Env {
   }
 
   Result<FileType> fileType(const std::string& path) override {
-    struct stat st;
     if (path.empty()) {
       if (rootFd_.get() < 0 && rootErrno_ != ENOENT) return errnoStatus("open", root_, rootErrno_);
       if (rootFd_.get() < 0) return FileType::None;
       return FileType::Dir;
     }
-    std::string name;
-    Fd p(openParent(path, &name));
-    if (p.get() < 0 || ::fstatat(p.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    struct stat st;
+    if (!statBeneath(path, &st)) {
       if (errno == ENOENT || errno == ENOTDIR) return FileType::None;
       return errnoStatus("stat", path, errno);
     }
@@ -285,20 +283,14 @@ class PosixEnv : public Env {
   }
 
   Result<std::uint64_t> fileSize(const std::string& path) override {
-    std::string name;
-    Fd p(openParent(path, &name));
     struct stat st;
-    if (p.get() < 0 || ::fstatat(p.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
-      return errnoStatus("stat", path, errno);
+    if (!statBeneath(path, &st)) return errnoStatus("stat", path, errno);
     return static_cast<std::uint64_t>(st.st_size);
   }
 
   Result<std::uint64_t> linkCount(const std::string& path) override {
-    std::string name;
-    Fd p(openParent(path, &name));
     struct stat st;
-    if (p.get() < 0 || ::fstatat(p.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
-      return errnoStatus("stat", path, errno);
+    if (!statBeneath(path, &st)) return errnoStatus("stat", path, errno);
     return static_cast<std::uint64_t>(st.st_nlink);
   }
 
@@ -398,6 +390,13 @@ class PosixEnv : public Env {
     auto slash = path.rfind('/');
     if (slash == std::string::npos) return {std::string(), path};
     return {path.substr(0, slash), path.substr(slash + 1)};
+  }
+
+  // lstat of `path` beneath the root (errno set when false).
+  bool statBeneath(const std::string& path, struct stat* st) {
+    std::string name;
+    Fd p(openParent(path, &name));
+    return p.get() >= 0 && ::fstatat(p.get(), name.c_str(), st, AT_SYMLINK_NOFOLLOW) == 0;
   }
 
   int openParent(const std::string& path, std::string* name) {

@@ -102,7 +102,6 @@ TEST_CASE("defect 1: a commit that waited for a lock finishes the commit that di
   env->hookPath = ".optdb/locks/a";
   env->hook = [&] {
     auto other = open(env);
-    const auto start = mem->mutations();
     for (std::uint64_t n = 1;; ++n) {  // find the instant: intent and b written, a untouched
       mem->crashAfter(n);
       auto r = other->commit("t2", {"b", "a"}, 2);  // b is written first
@@ -110,7 +109,6 @@ TEST_CASE("defect 1: a commit that waited for a lock finishes the commit that di
       REQUIRE_FALSE(r.isOk());
       auto rb = tree(*other).getRevision("b", 2);
       if (rb.isOk() && *rb) break;
-      (void)start;
     }
     auto ra = tree(*other).getRevision("a", 2);
     REQUIRE(ra.isOk());
@@ -315,16 +313,12 @@ TEST_CASE("a full disk: the failing command says what finishes the job, and it d
       auto r = open(e);
       seed(*r);
       pendOk(*r, "t2", R"({"updates":{"a":[["log",1000,0,["t2"]]],"b":[["log",1000,0,["t2"]]]}})");
-      const auto base = e->mutations();
-      bool full = false;
       auto c = [&] {
         e->crashAfter(n);  // the n-th mutation on fails...
         auto out = r->commit("t2", {"a", "b"}, 2);
         e->crashAfter(std::nullopt);
         return out;
       }();
-      (void)base;
-      (void)full;
       if (c.isOk()) break;
       INFO("full after " << n << ": " << c.status().message());
       CHECK(c.status().code() == Code::IoError);
