@@ -141,6 +141,7 @@ void addArchive(CLI::App& app, Globals& g) {
     if (args->all && !args->blocks.empty()) return Status::invalid("give block ids or --all, not both");
     if (!args->all && args->blocks.empty()) return Status::invalid("no block given: name blocks or use --all");
     req.all = args->all;
+    req.layout = g.layout;
     OPTDB_TRY(validateBlockArgs(args->blocks));
     req.blockIds = args->blocks;
     if (!args->from.empty()) {

@@ -64,6 +64,7 @@ StoreOptions storeOptions(const Globals& g) {
   const char* env = std::getenv("OPTDB_SYNC");
   o.sync = !g.noSync && !(env && std::string(env) == "0");
   o.lockTimeout = g.lockTimeout;
+  o.layout = g.layout;
   return o;
 }
 

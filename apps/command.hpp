@@ -21,6 +21,7 @@ struct Globals {
   bool pretty = false;
   bool noSync = false;
   double lockTimeout = 30.0;
+  std::optional<Dialect> layout;  // --layout / OPTDB_LAYOUT
   int exitCode = 0;
 };
 

@@ -44,7 +44,8 @@ std::string describeParseError(const CLI::App& app, const CLI::ParseError& e) {
     return prefix + what + "; " + hint;
   }
   // Errors of the global options (--lock-timeout's value is checked once parsing is done).
-  if (msg.rfind("--lock-timeout", 0) == 0 || msg.rfind("--store", 0) == 0) return msg + "; see 'optdb --help'";
+  if (msg.rfind("--lock-timeout", 0) == 0 || msg.rfind("--store", 0) == 0 || msg.rfind("--layout", 0) == 0)
+    return msg + "; see 'optdb --help'";
   // "--rev: At Most 1 required but received 2"
   if (auto p = msg.find(": At Most 1 required but received"); p != std::string::npos)
     return prefix + msg.substr(0, p) + ": given more than once; " + hint;
@@ -107,7 +108,18 @@ int main(int argc, char** argv) {
   auto* lockTimeoutOpt =
       app.add_option("--lock-timeout", lockTimeout, "Seconds to wait for a lock (default 30; 0: try once)")
           ->type_name("SEC");
+  std::string layout;
+  auto* layoutOpt = app.add_option("--layout", layout,
+                                   "The dialect new blocks take, and archives are written in: trx or actions "
+                                   "(default: the store's; also OPTDB_LAYOUT)")
+                        ->envname("OPTDB_LAYOUT")
+                        ->type_name("trx|actions");
   app.parse_complete_callback([&] {
+    if (layoutOpt->count() > 0 || !layout.empty()) {
+      auto d = optdb::parseDialect(layout);
+      if (!d) throw CLI::ValidationError("--layout: must be trx or actions, got '" + layout + "'");
+      g.layout = *d;
+    }
     if (lockTimeoutOpt->count() == 0) return;  // an empty value is an error, not "absent"
     auto t = secondsOption(lockTimeout, "--lock-timeout");
     if (!t) throw CLI::ValidationError(t.status().message());

@@ -74,6 +74,7 @@ class CountingEnv : public Env {
     return base_->rename(a, b);
   }
   Status removeFile(const std::string& p) override { return base_->removeFile(p); }
+  Status removeDir(const std::string& p) override { return base_->removeDir(p); }
   Status createDir(const std::string& p) override { return base_->createDir(p); }
   Status syncDir(const std::string& p) override {
     ++dirSyncs;

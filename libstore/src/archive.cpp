@@ -73,18 +73,20 @@ Result<Rev> decodeRevKey(const std::string& key, const std::string& where) {
 }
 
 Result<ArchiveRevision> decodeArchiveRevision(const Json& j, const BlockId& blockId, Rev key,
-                                              const std::string& where) {
-  if (!j.is_object()) return expected(where, "an object {\"trx\",\"block\"}", j);
-  OPTDB_TRY(onlyMembers(j, where, {"trx", "action", "block"}));
-  // Newer upstream trees write `action` for `trx`.
-  const char* trxKey = j.contains("trx") ? "trx" : "action";
+                                              const std::string& where, Dialect* seen) {
+  const DialectNames& trx = namesOf(Dialect::Trx);
+  const DialectNames& actions = namesOf(Dialect::Actions);
+  if (!j.is_object()) return expected(where, fmt::format("an object {{\"{}\",\"block\"}}", trx.revisionEntry), j);
+  OPTDB_TRY(onlyMembers(j, where, {trx.revisionEntry, actions.revisionEntry, "block"}));
+  const char* trxKey = j.contains(trx.revisionEntry) ? trx.revisionEntry : actions.revisionEntry;
   auto t = j.find(trxKey);
-  if (t == j.end()) return Status::invalid(fmt::format("{}: trx is missing", where));
+  if (t == j.end()) return Status::invalid(fmt::format("{}: {} is missing", where, trx.revisionEntry));
   std::string tw = member(where, trxKey);
-  if (!t->is_object()) return expected(tw, "an object {\"trxId\",\"rev\",\"transform\"}", *t);
-  OPTDB_TRY(onlyMembers(*t, tw, {"trxId", "actionId", "rev", "transform"}));
+  if (!t->is_object())
+    return expected(tw, fmt::format("an object {{\"{}\",\"rev\",\"transform\"}}", trx.idMember), *t);
+  OPTDB_TRY(onlyMembers(*t, tw, {trx.idMember, actions.idMember, "rev", "transform"}));
   ArchiveRevision out;
-  OPTDB_ASSIGN(out.trx, decodeTrxRev(*t, tw));
+  OPTDB_ASSIGN(out.trx, decodeTrxRev(*t, tw, seen, key));
   if (out.trx.rev != key)
     return Status::invalid(fmt::format("{}: rev {} differs from its revision key {}", tw, out.trx.rev, key));
   auto tf = t->find("transform");
@@ -131,7 +133,9 @@ Result<BlockArchive> decodeArchive(const Json& j, std::string_view whereView) {
     if (!rangesContain({a.range}, rev))
       return Status::invalid(fmt::format("{}: revision {} lies outside the archive's range {}", w, rev,
                                          rangeText(a.range)));
-    OPTDB_ASSIGN(auto r, decodeArchiveRevision(value, a.blockId, rev, w));
+    Dialect seen = Dialect::Trx;
+    OPTDB_ASSIGN(auto r, decodeArchiveRevision(value, a.blockId, rev, w, &seen));
+    if (a.revisions.empty()) a.dialect = seen;
     if (!trxIds.insert(r.trx.trxId).second)
       return Status::invalid(fmt::format("{}: transaction {} appears at two revisions", w, r.trx.trxId));
     a.revisions.push_back(std::move(r));
@@ -150,14 +154,20 @@ Result<BlockArchive> decodeArchive(const Json& j, std::string_view whereView) {
     for (const auto& [key, value] : p->items()) {
       std::string w = member(pw, key);
       OPTDB_TRY(validateTrxId(key, w));
-      if (!value.is_object()) return expected(w, "an object {\"trxId\",\"transforms\"}", value);
-      OPTDB_TRY(onlyMembers(value, w, {"trxId", "actionId", "transforms"}));
-      const char* idKey = value.contains("trxId") ? "trxId" : "actionId";
+      const char* trxKey = namesOf(Dialect::Trx).idMember;
+      const char* actionKey = namesOf(Dialect::Actions).idMember;
+      if (!value.is_object())
+        return expected(w, fmt::format("an object {{\"{}\",\"transforms\"}}", trxKey), value);
+      OPTDB_TRY(onlyMembers(value, w, {trxKey, actionKey, "rev", "transforms"}));
+      const char* idKey = value.contains(trxKey) ? trxKey : actionKey;
       auto tid = value.find(idKey);
       if (tid == value.end() || !tid->is_string())
-        return Status::invalid(fmt::format("{}: trxId must be a string", w));
+        return Status::invalid(fmt::format("{}: {} must be a string", w, trxKey));
       if (tid->get<std::string>() != key)
-        return Status::invalid(fmt::format("{}: trxId \"{}\" differs from its key", w, tid->get<std::string>()));
+        return Status::invalid(fmt::format("{}: {} \"{}\" differs from its key", w, idKey, tid->get<std::string>()));
+      // The revision a v0.24 pending entry may name is the one it was pended
+      // for; a store does not keep it, so it is checked and dropped.
+      if (auto pr = value.find("rev"); pr != value.end()) OPTDB_TRY(decodeRev(*pr, member(w, "rev")).status());
       auto tf = value.find("transforms");
       if (tf == value.end()) return Status::invalid(fmt::format("{}: transforms is missing", w));
       std::string tw = member(w, "transforms");
@@ -180,11 +190,12 @@ Json encodeArchive(const BlockArchive& a) {
   // archive may hold a block's whole history.
   std::vector<JsonMember> revs;
   revs.reserve(a.revisions.size());
+  const DialectNames& names = namesOf(a.dialect);
   for (const auto& r : a.revisions) {
-    Json trx = encodeTrxRev(r.trx);
+    Json trx = encodeTrxRev(r.trx, a.dialect);
     trx["transform"] = encodeTransform(r.transform);
     Json entry = Json::object();
-    entry["trx"] = std::move(trx);
+    entry[names.revisionEntry] = std::move(trx);
     if (r.block) entry["block"] = *r.block;
     revs.emplace_back(std::to_string(r.trx.rev), std::move(entry));
   }
@@ -197,7 +208,7 @@ Json encodeArchive(const BlockArchive& a) {
       Transforms t;
       t.add(a.blockId, p.transform);
       Json entry = Json::object();
-      entry["trxId"] = p.trxId;
+      entry[names.idMember] = p.trxId;
       entry["transforms"] = encodeTransforms(t);
       pending.emplace_back(p.trxId, std::move(entry));
     }
@@ -405,6 +416,7 @@ class BlockArchiver {
   Status run(const ArchiveRequest& req) {
     OPTDB_ASSIGN(auto meta, raw_.getMeta(id_));
     if (!meta) return Status::notFound(fmt::format("block {} is not in the store", id_));
+    dialect_ = req.layout.value_or(meta->dialect);
     Ranges held = normalizeRanges(meta->ranges);
     // The revision index, read a record at a time: never the whole history in memory.
     OPTDB_ASSIGN(revs_, raw_.revisions(id_, *meta));
@@ -440,7 +452,7 @@ class BlockArchiver {
  private:
   // One held piece [s, e) of the window: one archive, or consecutive chunks.
   Status archivePiece(Rev s, std::optional<Rev> e) {
-    BlockArchive cur{id_, {}, Range{s, std::nullopt}, {}};
+    BlockArchive cur{id_, {}, Range{s, std::nullopt}, {}, dialect_};
     std::optional<Json> state;
     bool haveState = false;
     OPTDB_ASSIGN(std::size_t i, revs_->lowerBound(s));
@@ -464,7 +476,7 @@ class BlockArchiver {
       if (chunk_ && cur.revisions.size() == chunk_) {
         cur.range.end = rev;  // a chunk runs to the next chunk's first revision
         OPTDB_TRY(sink_(cur));
-        cur = BlockArchive{id_, {}, Range{rev, std::nullopt}, {}};
+        cur = BlockArchive{id_, {}, Range{rev, std::nullopt}, {}, dialect_};
       }
       cur.revisions.push_back({c->trxRev, std::move(c->transform), cur.revisions.empty() ? state : std::nullopt});
     }
@@ -487,6 +499,7 @@ class BlockArchiver {
   std::size_t chunk_;
   const ArchiveSink& sink_;
   std::unique_ptr<RevisionList> revs_;
+  Dialect dialect_ = Dialect::Trx;
 };
 
 }  // namespace
@@ -599,9 +612,9 @@ Result<std::optional<std::string>> applyArchive(RawStorage& raw, const BlockArch
   OPTDB_ASSIGN(auto mats, archiveMaterializations(a, "archive"));
   OPTDB_ASSIGN(auto pendingList, raw.listPendings(id));
   std::set<TrxId> localPendings(pendingList.begin(), pendingList.end());
-  BlockMeta m;
-  if (meta) m = *meta;
-  else m.ranges.clear();  // a restored block holds only what its archives claim
+  OPTDB_ASSIGN(const Dialect dialect, raw.dialect(id));
+  BlockMeta m = meta ? *meta : newBlockMeta(dialect);
+  if (!meta) m.ranges.clear();  // a restored block holds only what its archives claim
   m.ranges.push_back(a.range);
   m.ranges = normalizeRanges(std::move(m.ranges));
   if (!a.revisions.empty()) {

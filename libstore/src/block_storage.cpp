@@ -34,7 +34,9 @@ Result<std::optional<Json>> BlockStorage::getBlock(std::optional<Rev> rev, std::
     held = meta && (!rev || rangesContain(meta->ranges, *rev));
   }
   if (!meta) return std::optional<Json>();  // a missing block reads as absent
-  if (!held)
+  // Nothing committed anywhere this store knows of (an actions block with
+  // only pendings holds no range): absent at every revision, as upstream reads it.
+  if (!held && meta->latest)
     return Status::notFound(fmt::format("block {}: revision {} is not held by this store", id_, *rev));
   if (!meta->latest) return std::optional<Json>();
   Rev target = rev ? std::min(*rev, meta->latest->rev) : meta->latest->rev;
@@ -72,8 +74,14 @@ Result<std::optional<Json>> BlockStorage::materialize(Rev target, const BlockMet
   // First try the checkpoint the retention rule keeps below the target.
   const std::size_t idx = end - 1;
   OPTDB_ASSIGN(const Rev top, revs->at(idx));
-  OPTDB_ASSIGN(const std::size_t floorIdx, revs->lowerBound(rangeFloor(meta.ranges, top)));
-  const std::size_t checkpoint = idx - (idx - floorIdx) % kCheckpointInterval;
+  const Rev floor = rangeFloor(meta.ranges, top);
+  OPTDB_ASSIGN(const std::size_t floorIdx, revs->lowerBound(floor));
+  std::size_t checkpoint = idx - (idx - floorIdx) % kCheckpointInterval;
+  if (meta.dialect == Dialect::Actions) {  // kept by revision number, not by count
+    const Rev multiple = top - top % kActionsCheckpointRevs;
+    OPTDB_ASSIGN(const std::size_t above, revs->upperBound(std::max(multiple, floor)));
+    checkpoint = above == 0 ? 0 : std::min(above - 1, idx);
+  }
   OPTDB_ASSIGN(const Rev checkpointRev, revs->at(checkpoint));
   OPTDB_ASSIGN(auto cpTrx, raw_.getRevision(id_, checkpointRev));
   if (cpTrx) {
@@ -130,12 +138,7 @@ Result<std::vector<CommittedRevision>> BlockStorage::committedRevisions(Rev from
 }
 
 Status BlockStorage::writeCommit(const TrxId& trxId, Rev rev, const std::optional<Json>& block, BlockMeta meta) {
-  BlockMeta after = meta;
-  after.latest = TrxRev{trxId, rev};
-  if (!rangesContain(after.ranges, rev)) {
-    after.ranges.push_back({rev, std::nullopt});
-    after.ranges = normalizeRanges(std::move(after.ranges));
-  }
+  const BlockMeta after = withLatest(meta, TrxRev{trxId, rev});
   // A deleted block has no materialization; one left by an attempt that never
   // reached its revision file must not be taken for this commit's.
   if (block) OPTDB_TRY(raw_.saveMaterialized(id_, trxId, *block));
@@ -149,6 +152,15 @@ Status BlockStorage::writeCommit(const TrxId& trxId, Rev rev, const std::optiona
 }
 
 Status BlockStorage::pruneMaterialization(const TrxRev& old, const BlockMeta& meta) {
+  if (meta.dialect == Dialect::Actions) {
+    // Upstream v0.24's rule, so that its trees keep the files it keeps: the
+    // prior tip goes unless it is the tip, the floor of the tip's range or a
+    // multiple of kActionsCheckpointRevs.
+    const Rev tip = meta.latest ? meta.latest->rev : old.rev;
+    if (old.rev == tip || old.rev == rangeFloor(meta.ranges, tip) || old.rev % kActionsCheckpointRevs == 0)
+      return Status::ok();
+    return raw_.deleteMaterialized(id_, old.trxId);
+  }
   OPTDB_ASSIGN(auto revs, raw_.revisions(id_, meta));
   OPTDB_ASSIGN(const std::size_t at, revs->lowerBound(old.rev));
   if (at == revs->size()) return Status::ok();
@@ -183,7 +195,10 @@ Status BlockStorage::completeCommit(const TrxId& trxId, Rev rev) {
   // directory fsync also makes the block's subdirectories durable), then the
   // revision and the committed transform, and meta.json again last.
   if (meta) OPTDB_TRY(raw_.saveMeta(id_, *meta));
-  if (!meta) meta = BlockMeta{};
+  if (!meta) {
+    OPTDB_ASSIGN(const Dialect dialect, raw_.dialect(id_));
+    meta = newBlockMeta(dialect);
+  }
   OPTDB_ASSIGN(auto committed, raw_.getCommitted(id_, trxId));
   OPTDB_ASSIGN(auto pending, raw_.getPending(id_, trxId));
   if (!committed && !pending)
@@ -212,11 +227,7 @@ Status BlockStorage::completeCommit(const TrxId& trxId, Rev rev) {
   }
   if (isTip) {
     std::optional<TrxRev> old = meta->latest;
-    meta->latest = TrxRev{trxId, rev};
-    if (!rangesContain(meta->ranges, rev)) {
-      meta->ranges.push_back({rev, std::nullopt});
-      meta->ranges = normalizeRanges(std::move(meta->ranges));
-    }
+    meta = withLatest(std::move(*meta), TrxRev{trxId, rev});
     OPTDB_TRY(raw_.saveMeta(id_, *meta));
     if (old && old->rev < rev) OPTDB_TRY(pruneMaterialization(*old, *meta));
   }

@@ -54,23 +54,29 @@ Result<Rev> decodeRev(const Json& j, std::string_view where) {
   return r;
 }
 
-Result<TrxRev> decodeTrxRev(const Json& j, std::string_view where) {
-  if (!j.is_object()) return expected(where, "an object {\"trxId\",\"rev\"}", j);
-  // Newer upstream trees write actionId for trxId.
-  const char* idKey = j.contains("trxId") ? "trxId" : "actionId";
+Result<TrxRev> decodeTrxRev(const Json& j, std::string_view where, Dialect* seen, std::optional<Rev> revKey) {
+  const char* trxKey = namesOf(Dialect::Trx).idMember;
+  if (!j.is_object()) return expected(where, fmt::format("an object {{\"{}\",\"rev\"}}", trxKey), j);
+  const Dialect dialect = j.contains(trxKey) ? Dialect::Trx : Dialect::Actions;
+  const char* idKey = namesOf(dialect).idMember;
   if (!j.contains(idKey) || !j[idKey].is_string())
-    return Status::invalid(fmt::format("{}: trxId must be a string", where));
+    return Status::invalid(fmt::format("{}: {} must be a string", where, trxKey));
   TrxRev v;
   v.trxId = j[idKey].get<std::string>();
-  OPTDB_TRY(validateTrxId(v.trxId, member(where, "trxId")));
-  if (!j.contains("rev")) return Status::invalid(fmt::format("{}: rev is missing", where));
-  OPTDB_ASSIGN(v.rev, decodeRev(j["rev"], member(where, "rev")));
+  OPTDB_TRY(validateTrxId(v.trxId, member(where, idKey)));
+  if (!j.contains("rev")) {
+    if (!revKey) return Status::invalid(fmt::format("{}: rev is missing", where));
+    v.rev = *revKey;
+  } else {
+    OPTDB_ASSIGN(v.rev, decodeRev(j["rev"], member(where, "rev")));
+  }
+  if (seen) *seen = dialect;
   return v;
 }
 
-Json encodeTrxRev(const TrxRev& v) {
+Json encodeTrxRev(const TrxRev& v, Dialect dialect) {
   Json j = Json::object();
-  j["trxId"] = v.trxId;
+  j[namesOf(dialect).idMember] = v.trxId;
   j["rev"] = v.rev;
   return j;
 }
@@ -232,7 +238,7 @@ Result<BlockMeta> decodeMeta(const Json& j, std::string_view where) {
   if (r == j.end()) return Status::invalid(fmt::format("{}: ranges is missing", where));
   OPTDB_ASSIGN(m.ranges, decodeRanges(*r, member(where, "ranges")));
   if (auto l = j.find("latest"); l != j.end() && !l->is_null()) {
-    OPTDB_ASSIGN(m.latest, decodeTrxRev(*l, member(where, "latest")));
+    OPTDB_ASSIGN(m.latest, decodeTrxRev(*l, member(where, "latest"), &m.dialect));
   }
   return m;
 }
@@ -240,7 +246,7 @@ Result<BlockMeta> decodeMeta(const Json& j, std::string_view where) {
 Json encodeMeta(const BlockMeta& m) {
   Json j = Json::object();
   j["ranges"] = encodeRanges(m.ranges);
-  if (m.latest) j["latest"] = encodeTrxRev(*m.latest);
+  if (m.latest) j["latest"] = encodeTrxRev(*m.latest, m.dialect);
   return j;
 }
 

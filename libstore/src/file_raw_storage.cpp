@@ -16,8 +16,6 @@ namespace {
 using namespace layout;
 std::string revsDir(const BlockId& id) { return subdirPath(id, kRevsSubdir); }
 std::string pendDir(const BlockId& id) { return subdirPath(id, kPendSubdir); }
-std::string trxDir(const BlockId& id) { return subdirPath(id, kTrxSubdir); }
-std::string actionsDir(const BlockId& id) { return subdirPath(id, kActionsSubdir); }
 std::string blocksDir(const BlockId& id) { return subdirPath(id, kBlocksSubdir); }
 
 // The revision index: a header (the hash of meta.json's ranges it was built
@@ -114,7 +112,147 @@ Result<std::size_t> RevisionList::lowerBound(Rev rev) {
   return lo;
 }
 
-FileRawStorage::FileRawStorage(std::shared_ptr<Env> env, bool sync) : env_(std::move(env)), sync_(sync) {}
+FileRawStorage::FileRawStorage(std::shared_ptr<Env> env, bool sync, std::optional<Dialect> layout)
+    : env_(std::move(env)), sync_(sync), layout_(layout) {}
+
+// ---- dialects ----
+
+Result<std::optional<Dialect>> FileRawStorage::readSettings() {
+  OPTDB_ASSIGN(auto j, readJson(kSettingsPath));
+  if (!j) return std::optional<Dialect>();
+  auto l = j->is_object() ? j->find("layout") : j->end();
+  if (l == j->end()) return std::optional<Dialect>();
+  auto d = l->is_string() ? parseDialect(l->get_ref<const std::string&>()) : std::nullopt;
+  if (!d) return Status::integrity(fmt::format("{}: layout must be \"trx\" or \"actions\"", kSettingsPath));
+  return d;
+}
+
+Result<std::optional<Dialect>> FileRawStorage::ownDialect(const BlockId& id) {
+  OPTDB_ASSIGN(auto j, readJson(metaPath(id)));
+  if (j && j->is_object()) {
+    if (auto l = j->find("latest"); l != j->end() && l->is_object()) {
+      for (Dialect d : kDialects)
+        if (l->contains(namesOf(d).idMember)) return std::optional<Dialect>(d);
+    }
+  }
+  return directoryDialect(id);
+}
+
+Result<std::optional<Dialect>> FileRawStorage::directoryDialect(const BlockId& id) {
+  // Actions first: an upstream block converted by hand may keep an old trx/.
+  for (Dialect d : {Dialect::Actions, Dialect::Trx}) {
+    OPTDB_ASSIGN(const FileType t, env_->fileType(committedDir(id, d)));
+    if (t == FileType::Dir) return std::optional<Dialect>(d);
+  }
+  return std::optional<Dialect>();
+}
+
+Result<Dialect> FileRawStorage::storeDialect() {
+  if (layout_) return *layout_;
+  if (storeDialect_) return *storeDialect_;
+  OPTDB_ASSIGN(auto recorded, readSettings());
+  if (!recorded) {
+    // The existing blocks', when they agree (a store written before settings.json).
+    OPTDB_ASSIGN(auto ids, listBlocks());
+    std::set<Dialect> seen;
+    for (const auto& id : ids) {
+      auto d = ownDialect(id);
+      if (d && *d) seen.insert(**d);  // an unreadable block has no say
+    }
+    recorded = seen.size() == 1 ? *seen.begin() : Dialect::Actions;
+  }
+  storeDialect_ = *recorded;
+  return *recorded;
+}
+
+Status FileRawStorage::writeSettings(Dialect d) {
+  Json j = Json::object();
+  j["layout"] = namesOf(d).name;
+  return writeAtomic(kOwnDir, kSettingsFile, toJson(j));
+}
+
+Status FileRawStorage::recordSettings() {
+  if (settingsRecorded_) return Status::ok();
+  OPTDB_ASSIGN(const FileType t, env_->fileType(kSettingsPath));
+  if (t == FileType::None) {
+    OPTDB_ASSIGN(const Dialect d, storeDialect());
+    OPTDB_TRY(writeSettings(d));
+  }
+  settingsRecorded_ = true;
+  return Status::ok();
+}
+
+Status FileRawStorage::setStoreDialect(Dialect d) {
+  OPTDB_TRY(writeSettings(d));
+  storeDialect_ = d;
+  settingsRecorded_ = true;
+  return Status::ok();
+}
+
+Result<Dialect> FileRawStorage::dialectGiven(const BlockId& id, std::optional<Dialect> fromMeta) {
+  if (fromMeta) return *fromMeta;
+  OPTDB_ASSIGN(auto own, directoryDialect(id));
+  if (own) return *own;
+  return storeDialect();
+}
+
+Result<Dialect> FileRawStorage::dialect(const BlockId& id) {
+  if (auto it = dialects_.find(id); it != dialects_.end()) return it->second;
+  OPTDB_ASSIGN(auto meta, getMeta(id));
+  if (meta) return meta->dialect;
+  return storeDialect();
+}
+
+Status FileRawStorage::convertBlock(const BlockId& id, Dialect to) {
+  OPTDB_ASSIGN(auto meta, getMeta(id));
+  if (!meta) return Status::notFound(fmt::format("block {} is not in the store", id));
+  const std::string from = committedDir(id, otherDialect(to)), into = committedDir(id, to);
+  auto listed = env_->listDir(from);
+  if (!listed && listed.status().code() != Code::NotFound) return listed.status();
+  const bool fromExists = listed.isOk();
+  std::vector<DirEntry> entries = fromExists ? std::move(listed).value() : std::vector<DirEntry>();
+  // 1. Every transform under the target's name, the bytes unchanged: until
+  // meta.json changes, readers find each one under either name.
+  std::vector<std::string> moved;
+  for (const auto& e : entries) {
+    if (e.type != FileType::File || isTempName(e.name) || !decodeTrxFileName(e.name)) continue;
+    OPTDB_ASSIGN(auto text, readIfExists(join(from, e.name)));
+    if (!text) continue;
+    const std::string name = encodeTrxFileName(*decodeTrxFileName(e.name));
+    OPTDB_ASSIGN(auto there, readIfExists(join(into, name)));
+    if (there && *there != *text)
+      return Status::integrity(fmt::format("{}: {} and {} hold different transforms", id, join(from, e.name),
+                                           join(into, name)));
+    if (!there) OPTDB_TRY(writeAtomic(into, name, *text, to));
+    moved.push_back(e.name);
+  }
+  // 2. meta.json in the target's names: the block is now in `to`, and what is
+  // left of the other dialect is the minority repair would convert.
+  BlockMeta converted = *meta;
+  converted.dialect = to;
+  if (meta->latest && meta->dialect != to) OPTDB_TRY(saveMeta(id, converted));
+  dialects_[id] = to;
+  // 3. The other dialect's files, then its directory, removed durably.
+  for (const auto& e : entries) {
+    if (e.type != FileType::File) continue;
+    if (!isTempName(e.name) && std::find(moved.begin(), moved.end(), e.name) == moved.end()) continue;
+    Status s = env_->removeFile(join(from, e.name));
+    if (!s && s.code() != Code::NotFound) return s;
+  }
+  if (fromExists) {
+    OPTDB_TRY(syncDirIfNeeded(from));
+    OPTDB_ASSIGN(auto left, env_->listDir(from));
+    if (!left.empty())
+      return Status::integrity(fmt::format("{}: holds {}, which is no transform; move it away and run this again", from,
+                                           left.front().name));
+    Status s = env_->removeDir(from);
+    if (!s && s.code() != Code::NotFound) return s;
+    knownDirs_.erase(from);
+    OPTDB_TRY(syncDirIfNeeded(id));
+  }
+  // 4. The revision index: built for trx, removed for actions.
+  return rebuildRevisionIndex(id, converted);
+}
 
 Status FileRawStorage::syncDirIfNeeded(const std::string& dir) { return sync_ ? env_->syncDir(dir) : Status::ok(); }
 
@@ -147,9 +285,10 @@ Status FileRawStorage::ensureDir(const std::string& dir) {
   return Status::ok();
 }
 
-Status FileRawStorage::writeAtomic(const std::string& dir, const std::string& name, const std::string& data) {
+Status FileRawStorage::writeAtomic(const std::string& dir, const std::string& name, const std::string& data,
+                                   Dialect dialect) {
   OPTDB_TRY(ensureDir(dir));
-  std::string tmp = join(dir, tempFileName(name, ::getpid(), ++tempCounter_));
+  std::string tmp = join(dir, tempFileName(name, ::getpid(), tempCounter_++, dialect));
   auto file = env_->newWritableFile(tmp);
   if (!file) return file.status();
   Status s = (*file)->append(data);
@@ -187,11 +326,19 @@ Result<std::optional<BlockMeta>> FileRawStorage::getMeta(const BlockId& id) {
   if (!j) return std::optional<BlockMeta>();
   auto m = decodeMeta(*j, "meta");
   if (!m) return asIntegrity(m.status(), path);
+  // No id in meta.json to tell: the block's directories, else the store's.
+  if (!m->latest) {
+    OPTDB_ASSIGN(m->dialect, dialectGiven(id, std::nullopt));
+  }
+  dialects_[id] = m->dialect;
   return std::optional<BlockMeta>(std::move(m).value());
 }
 
 Status FileRawStorage::saveMeta(const BlockId& id, const BlockMeta& meta) {
-  return writeAtomic(id, kMetaFile, toJson(encodeMeta(meta)));
+  OPTDB_TRY(recordSettings());
+  OPTDB_TRY(writeAtomic(id, kMetaFile, toJson(encodeMeta(meta)), meta.dialect));
+  dialects_[id] = meta.dialect;
+  return Status::ok();
 }
 
 Result<std::optional<TrxId>> FileRawStorage::getRevision(const BlockId& id, Rev rev) {
@@ -209,7 +356,8 @@ Result<std::optional<TrxId>> FileRawStorage::getRevision(const BlockId& id, Rev 
 }
 
 Status FileRawStorage::saveRevision(const BlockId& id, Rev rev, const TrxId& trxId) {
-  return writeAtomic(revsDir(id), encodeRevFileName(rev), trxId);
+  OPTDB_ASSIGN(const Dialect d, dialect(id));
+  return writeAtomic(revsDir(id), encodeRevFileName(rev), trxId, d);
 }
 
 Result<std::vector<Rev>> FileRawStorage::listRevisions(const BlockId& id) {
@@ -232,6 +380,7 @@ Result<std::vector<Rev>> FileRawStorage::listRevisions(const BlockId& id) {
 
 Result<std::unique_ptr<RevisionList>> FileRawStorage::openIndex(const BlockId& id, const BlockMeta& meta) {
   std::unique_ptr<RevisionList> none;
+  if (meta.dialect != Dialect::Trx) return none;  // an actions block has no index (below)
   auto file = env_->newRandomAccessFile(indexPath(id));
   if (!file) return none;  // missing (or unreadable): the directory listing is the truth
   const auto size = (*file)->size();
@@ -256,6 +405,7 @@ Result<std::unique_ptr<RevisionList>> FileRawStorage::revisions(const BlockId& i
 }
 
 Status FileRawStorage::indexRevision(const BlockId& id, const BlockMeta& before, const BlockMeta& after, Rev rev) {
+  if (after.dialect != Dialect::Trx) return rebuildRevisionIndex(id, after);
   OPTDB_ASSIGN(auto index, openIndex(id, before));
   if (index && rangesStamp(before.ranges) == rangesStamp(after.ranges)) {
     // Appended only after the old latest: a record above it is left by an
@@ -288,6 +438,13 @@ Status FileRawStorage::indexRevision(const BlockId& id, const BlockMeta& before,
 }
 
 Status FileRawStorage::rebuildRevisionIndex(const BlockId& id, const BlockMeta& meta) {
+  if (meta.dialect != Dialect::Trx) {
+    // A block in upstream v0.24's dialect holds exactly the files upstream
+    // writes: its revisions are listed from revs/, and an index a trx past
+    // left is removed.
+    Status s = env_->removeFile(indexPath(id));
+    return s.code() == Code::NotFound ? Status::ok() : s;
+  }
   OPTDB_ASSIGN(auto revs, listRevisions(id));
   OPTDB_ASSIGN(const FileType indexType, env_->fileType(indexPath(id)));
   if (revs.empty() && indexType == FileType::None) return Status::ok();
@@ -300,7 +457,7 @@ Status FileRawStorage::rebuildRevisionIndex(const BlockId& id, const BlockMeta& 
 Status FileRawStorage::addToRevisionIndex(const BlockId& id, const std::optional<BlockMeta>& before,
                                           const BlockMeta& after, const std::vector<Rev>& added) {
   std::unique_ptr<RevisionList> index;
-  if (before) {
+  if (before && before->dialect == after.dialect) {
     OPTDB_ASSIGN(index, openIndex(id, *before));
   }
   if (!index) return rebuildRevisionIndex(id, after);
@@ -342,7 +499,8 @@ Result<std::optional<Transform>> FileRawStorage::getPending(const BlockId& id, c
 }
 
 Status FileRawStorage::savePending(const BlockId& id, const TrxId& trxId, const Transform& t) {
-  return writeAtomic(pendDir(id), encodeTrxFileName(trxId), toJson(encodeTransform(t)));
+  OPTDB_ASSIGN(const Dialect d, dialect(id));
+  return writeAtomic(pendDir(id), encodeTrxFileName(trxId), toJson(encodeTransform(t)), d);
 }
 
 Status FileRawStorage::deletePending(const BlockId& id, const TrxId& trxId) {
@@ -370,7 +528,7 @@ Result<std::vector<TrxId>> FileRawStorage::listPendings(const BlockId& id) {
   }
   std::vector<TrxId> ids;
   for (const auto& e : *entries) {
-    if (e.type != FileType::File) continue;
+    if (e.type != FileType::File || isTempName(e.name)) continue;
     if (auto t = decodeTrxFileName(e.name)) ids.push_back(*t);
   }
   std::sort(ids.begin(), ids.end());
@@ -393,21 +551,27 @@ Result<std::optional<std::string>> FileRawStorage::findTrxFile(const std::string
 }
 
 Result<std::optional<Transform>> FileRawStorage::getCommitted(const BlockId& id, const TrxId& trxId) {
-  OPTDB_ASSIGN(auto t, readTransform(id, trxDir(id), trxId));
-  if (!t) return readTransform(id, actionsDir(id), trxId);  // newer upstream layout
-  return t;
+  // Per file, trx/ then actions/ (SPEC §2), whatever the block's dialect.
+  for (Dialect d : kDialects) {
+    OPTDB_ASSIGN(auto t, readTransform(id, committedDir(id, d), trxId));
+    if (t) return t;
+  }
+  return std::optional<Transform>();
 }
 
 Status FileRawStorage::saveCommitted(const BlockId& id, const TrxId& trxId, const Transform& t) {
-  return writeAtomic(trxDir(id), encodeTrxFileName(trxId), toJson(encodeTransform(t)));
+  OPTDB_ASSIGN(const Dialect d, dialect(id));
+  return writeAtomic(committedDir(id, d), encodeTrxFileName(trxId), toJson(encodeTransform(t)), d);
 }
 
 Status FileRawStorage::promotePending(const BlockId& id, const TrxId& trxId) {
   OPTDB_ASSIGN(auto from, findTrxFile(pendDir(id), trxId));
   if (!from) return Status::notFound(fmt::format("{}: transaction {} is not pending", id, trxId));
-  OPTDB_TRY(ensureDir(trxDir(id)));
-  OPTDB_TRY(env_->rename(*from, join(trxDir(id), encodeTrxFileName(trxId))));
-  OPTDB_TRY(syncDirIfNeeded(trxDir(id)));
+  OPTDB_ASSIGN(const Dialect d, dialect(id));
+  const std::string dir = committedDir(id, d);
+  OPTDB_TRY(ensureDir(dir));
+  OPTDB_TRY(env_->rename(*from, join(dir, encodeTrxFileName(trxId))));
+  OPTDB_TRY(syncDirIfNeeded(dir));
   return syncDirIfNeeded(pendDir(id));
 }
 
@@ -422,7 +586,8 @@ Result<std::optional<Json>> FileRawStorage::getMaterialized(const BlockId& id, c
 }
 
 Status FileRawStorage::saveMaterialized(const BlockId& id, const TrxId& trxId, const Json& block) {
-  return writeAtomic(blocksDir(id), encodeTrxFileName(trxId), toJson(block));
+  OPTDB_ASSIGN(const Dialect d, dialect(id));
+  return writeAtomic(blocksDir(id), encodeTrxFileName(trxId), toJson(block), d);
 }
 
 Status FileRawStorage::deleteMaterialized(const BlockId& id, const TrxId& trxId) {

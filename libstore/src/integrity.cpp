@@ -128,6 +128,13 @@ Status walkForSymlinks(Env& env, const std::string& dir, std::vector<Problem>& o
 // ---------------------------------------------------------------------------
 // One block's files.
 
+// The dialect whose committed-transform directory is named `n`, if any.
+std::optional<Dialect> committedDialect(const std::string& n) {
+  for (Dialect d : kDialects)
+    if (n == namesOf(d).committedSubdir) return d;
+  return std::nullopt;
+}
+
 enum class MetaState { Missing, Ok, BadJson, BadMeta, BadRanges };
 
 struct FileRef {
@@ -148,6 +155,8 @@ struct BlockModel {
   std::vector<std::string> temps;
   std::uint64_t bytes = 0;
   std::vector<Problem> fileProblems;  // problems of single files, in listing order
+  std::set<Dialect> dialectsShown;    // by meta.json's latest and by trx/ and actions/
+  Dialect dialect = Dialect::Trx;     // the block's (meta.json's, else its directories', else the store's)
 
   bool metaUsable() const { return meta && (metaState == MetaState::Ok || metaState == MetaState::BadRanges); }
   std::string revPath(Rev rev) const { return join(join(id, FRS::kRevsSubdir), FRS::encodeRevFileName(rev)); }
@@ -197,9 +206,10 @@ class Scanner {
       std::string path = join(id, e.name);
       if (e.type == FileType::Symlink) {
         m.fileProblems.push_back(symlinkProblem(path));
+      } else if (e.type == FileType::File && FRS::isTempName(e.name)) {
+        addTemp(m, path);
       } else if (e.name[0] == '.') {
-        if (e.type == FileType::File && FRS::isTempName(e.name)) addTemp(m, path);
-        else if (e.type == FileType::Dir) OPTDB_TRY(walkForSymlinks(env_, path, m.fileProblems));
+        if (e.type == FileType::Dir) OPTDB_TRY(walkForSymlinks(env_, path, m.fileProblems));
       } else if (e.name == FRS::kMetaFile) {
         if (e.type == FileType::File) {
           m.bytes += sizeOf(env_, path);
@@ -211,6 +221,7 @@ class Scanner {
         }
       } else if (isDataDir(e.name)) {
         if (e.type == FileType::Dir) {
+          if (auto d = committedDialect(e.name)) m.dialectsShown.insert(*d);
           OPTDB_TRY(scanDataDir(m, e.name));
         } else {
           m.fileProblems.push_back(mkProblem(path, problem::kBadType, fmt::format("{} is not a directory", e.name)));
@@ -222,13 +233,16 @@ class Scanner {
         OPTDB_TRY(walkForSymlinks(env_, path, m.fileProblems));
       }
     }
+    std::optional<Dialect> metaDialect;
+    if (m.meta && m.meta->latest) metaDialect = m.meta->dialect;
+    OPTDB_ASSIGN(m.dialect, raw_.dialectGiven(id, metaDialect));
+    if (m.meta) m.meta->dialect = m.dialect;
     return m;
   }
 
  private:
   static bool isDataDir(const std::string& n) {
-    return n == FRS::kRevsSubdir || n == FRS::kPendSubdir || n == FRS::kTrxSubdir || n == FRS::kActionsSubdir ||
-           n == FRS::kBlocksSubdir;
+    return n == FRS::kRevsSubdir || n == FRS::kPendSubdir || committedDialect(n) || n == FRS::kBlocksSubdir;
   }
 
   static Problem symlinkProblem(const std::string& path) {
@@ -269,9 +283,10 @@ class Scanner {
     BlockMeta meta;
     meta.ranges.clear();
     if (auto l = j->find("latest"); l != j->end() && !l->is_null()) {
-      auto latest = decodeTrxRev(*l, "latest");
+      auto latest = decodeTrxRev(*l, "latest", &meta.dialect);
       if (!latest) return bad(MetaState::BadMeta, problem::kBadMeta, "meta.json: " + latest.status().message());
       meta.latest = *latest;
+      m.dialectsShown.insert(meta.dialect);
     }
     std::vector<std::string> malformed;
     for (const auto& entry : *r) {
@@ -310,9 +325,12 @@ class Scanner {
         m.fileProblems.push_back(symlinkProblem(path));
         continue;
       }
+      if (e.type == FileType::File && FRS::isTempName(e.name)) {
+        addTemp(m, path);
+        continue;
+      }
       if (e.name[0] == '.') {
-        if (e.type == FileType::File && FRS::isTempName(e.name)) addTemp(m, path);
-        else if (e.type == FileType::Dir) OPTDB_TRY(walkForSymlinks(env_, path, m.fileProblems));
+        if (e.type == FileType::Dir) OPTDB_TRY(walkForSymlinks(env_, path, m.fileProblems));
         continue;
       }
       if (e.type != FileType::File) {
@@ -364,8 +382,8 @@ class Scanner {
                                                        e.name)));
       else seen = e.name;
       if (sub == FRS::kPendSubdir) m.pend.emplace(*trx, ref);
-      else if (sub == FRS::kTrxSubdir) m.committed[*trx] = ref;  // trx/ wins over actions/, as for readers
-      else if (sub == FRS::kActionsSubdir) m.committed.emplace(*trx, ref);
+      else if (auto d = committedDialect(sub); d == Dialect::Trx) m.committed[*trx] = ref;  // trx/ wins, as for readers
+      else if (d) m.committed.emplace(*trx, ref);
       else m.mats.emplace(*trx, ref);
       if (!deep_) continue;
       OPTDB_ASSIGN(auto text, readText(env_, path));
@@ -393,6 +411,11 @@ class Scanner {
 // Problems of the block as a whole, judged on the model.
 std::vector<Problem> semanticProblems(const BlockModel& m) {
   std::vector<Problem> out;
+  if (m.dialectsShown.size() > 1)
+    out.push_back(mkProblem(m.id, problem::kMixedDialect,
+                            fmt::format("files of both layout generations (trx/ or trxId, actions/ or actionId); upstream "
+                                        "v0.24 reads only its own; the block's dialect (meta.json's) is {}",
+                                        namesOf(m.dialect).name)));
   const bool metaUsable = m.metaUsable();
   const std::optional<TrxRev> latest = metaUsable ? m.meta->latest : std::nullopt;
   std::map<TrxId, Rev> named;
@@ -807,18 +830,15 @@ class Repairer {
   static void simulateComplete(BlockModel& m, const TrxId& trx, Rev rev) {
     if (!m.revFiles.count(rev)) m.revFiles[rev] = m.revPath(rev);
     m.revs[rev] = trx;
-    if (!m.committed.count(trx)) m.committed[trx] = FileRef{m.subPath(FRS::kTrxSubdir, trx), 0};
+    if (!m.committed.count(trx))
+      m.committed[trx] = FileRef{m.subPath(namesOf(m.dialect).committedSubdir, trx), 0};
     m.pend.erase(trx);
     if (!m.meta) {
-      m.meta = BlockMeta{};
+      m.meta = newBlockMeta(m.dialect);
       m.metaState = MetaState::Ok;
     }
     if (!m.meta->latest || m.meta->latest->rev <= rev) {
-      m.meta->latest = TrxRev{trx, rev};
-      if (!rangesContain(m.meta->ranges, rev)) {
-        m.meta->ranges.push_back({rev, std::nullopt});
-        m.meta->ranges = normalizeRanges(std::move(m.meta->ranges));
-      }
+      m.meta = withLatest(std::move(*m.meta), TrxRev{trx, rev});
       if (!m.deleting.count(trx)) m.mats[trx] = FileRef{m.subPath(FRS::kBlocksSubdir, trx), 0};
     }
   }
@@ -846,9 +866,11 @@ class Repairer {
   Status fixMeta(BlockModel& m) {
     auto isMetaProblem = [&](const Problem& p) { return p.path == printable(m.metaPath); };
     if (m.metaState == MetaState::BadJson || m.metaState == MetaState::BadMeta) {
-      BlockMeta meta;
+      BlockMeta meta = newBlockMeta(m.dialect);
       auto low = m.lowestComplete();
-      meta.ranges = {Range{low.value_or(0), std::nullopt}};
+      // As the dialect's writers would have it: trx holds [[0]] from the
+      // first write, actions nothing before its first commit.
+      if (low || m.dialect == Dialect::Trx) meta.ranges = {Range{low.value_or(0), std::nullopt}};
       if (auto high = m.highestComplete()) meta.latest = TrxRev{high->second, high->first};
       act(m.metaPath, action::kRebuildMeta,
           fmt::format("rebuilt meta.json from the block's files: ranges {}, {}", describeRanges(meta.ranges),
@@ -863,7 +885,8 @@ class Repairer {
       Ranges before = meta.ranges;
       if (meta.latest && !rangesContain(meta.ranges, meta.latest->rev)) meta.ranges.push_back({meta.latest->rev, std::nullopt});
       meta.ranges = normalizeRanges(std::move(meta.ranges));
-      if (meta.ranges.empty()) meta.ranges = {Range{m.lowestComplete().value_or(0), std::nullopt}};
+      auto low = m.lowestComplete();
+      if (meta.ranges.empty() && (low || m.dialect == Dialect::Trx)) meta.ranges = {Range{low.value_or(0), std::nullopt}};
       act(m.metaPath, action::kFixRanges,
           fmt::format("normalized the ranges of meta.json to {}{}", describeRanges(meta.ranges),
                       m.rangesMalformed ? " (malformed entries dropped)" : ""));
@@ -982,8 +1005,8 @@ class Repairer {
       std::set<TrxId> wanted;
       for (const auto& [t, owners] : lost) {
         if (owners.count(b)) continue;
-        for (const char* sub : {FRS::kTrxSubdir, FRS::kActionsSubdir, FRS::kPendSubdir})
-        {
+        for (const char* sub : {namesOf(Dialect::Trx).committedSubdir, namesOf(Dialect::Actions).committedSubdir,
+                                FRS::kPendSubdir}) {
           OPTDB_ASSIGN(const FileType type, env_.fileType(join(join(b, sub), FRS::encodeTrxFileName(t))));
           if (type == FileType::File) wanted.insert(t);
         }
@@ -1031,6 +1054,21 @@ class Repairer {
 
     // 2. meta.json.
     OPTDB_TRY(fixMeta(m));
+    // 3. One dialect: the minority's files converted to the block's.
+    if (m.metaUsable() && m.dialectsShown.size() > 1) {
+      Status s = dry_ ? Status::ok() : raw_.convertBlock(m.id, m.dialect);
+      if (!s && !isUnfixable(s)) return s;
+      if (s) {
+        act(m.id, action::kConvertDialect,
+            fmt::format("converted the block's files of the other layout generation to its own, {}",
+                        namesOf(m.dialect).name));
+        if (dry_) {
+          m.dialectsShown = {m.dialect};
+        } else {
+          OPTDB_ASSIGN(m, scanner_.scanBlock(id));
+        }
+      }
+    }
     if (m.metaUsable()) {
       OPTDB_TRY(repairHistory(m, evidence));
     }

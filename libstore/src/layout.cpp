@@ -12,6 +12,7 @@ std::string join(const std::string& a, const std::string& b) {
 
 std::string metaPath(const BlockId& id) { return join(id, kMetaFile); }
 std::string subdirPath(const BlockId& id, const char* subdir) { return join(id, subdir); }
+std::string committedDir(const BlockId& id, Dialect dialect) { return join(id, namesOf(dialect).committedSubdir); }
 std::string revPath(const BlockId& id, Rev rev) { return join(subdirPath(id, kRevsSubdir), encodeRevFileName(rev)); }
 std::string indexPath(const BlockId& id) { return join(subdirPath(id, kRevsSubdir), kRevisionIndexFile); }
 std::string lockPath(const BlockId& id) { return join(kLocksPath, id); }
@@ -57,12 +58,25 @@ std::optional<Rev> decodeRevFileName(const std::string& fileName) {
   return *r;
 }
 
-std::string tempFileName(const std::string& name, long pid, std::uint64_t counter) {
+std::string tempFileName(const std::string& name, long pid, std::uint64_t counter, Dialect dialect) {
+  if (dialect == Dialect::Actions) return fmt::format("{}.{}.{}.tmp", name, pid, counter);
   return fmt::format(".{}.tmp.{}.{}", name, pid, counter);
 }
 
 bool isTempName(const std::string& name) {
-  return !name.empty() && name[0] == '.' && name.find(".tmp.") != std::string::npos;
+  if (!name.empty() && name[0] == '.') return true;
+  // "<final>.<digits>.<digits>.tmp", the final name not empty.
+  constexpr std::string_view kSuffix = ".tmp";
+  if (name.size() <= kSuffix.size() || name.compare(name.size() - kSuffix.size(), kSuffix.size(), kSuffix) != 0)
+    return false;
+  std::size_t end = name.size() - kSuffix.size();
+  for (int field = 0; field < 2; ++field) {
+    std::size_t start = end;
+    while (start > 0 && name[start - 1] >= '0' && name[start - 1] <= '9') --start;
+    if (start == end || start == 0 || name[start - 1] != '.') return false;
+    end = start - 1;
+  }
+  return end > 0;
 }
 
 }  // namespace optdb::layout

@@ -155,6 +155,20 @@ Status MemEnv::removeFile(const std::string& path) {
   return Status::ok();
 }
 
+Status MemEnv::removeDir(const std::string& path) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto [dir, name] = splitPath(path);
+  auto d = find(dir);
+  OPTDB_TRY(access(path));
+  if (!d || !d->entries.count(name)) return Status::notFound(path + ": no such directory");
+  auto it = d->entries.find(name);
+  if (it->second->type != FileType::Dir) return Status::io(path + ": not a directory");
+  if (!it->second->entries.empty()) return Status::io(path + ": directory not empty");
+  OPTDB_TRY(mutate("rmdir", path));
+  d->entries.erase(it);
+  return Status::ok();
+}
+
 Status MemEnv::createDir(const std::string& path) {
   std::lock_guard<std::mutex> l(mu_);
   if (path.empty()) return Status::ok();

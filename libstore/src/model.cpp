@@ -140,4 +140,26 @@ Ranges normalizeRanges(Ranges ranges) {
   return out;
 }
 
+BlockMeta newBlockMeta(Dialect dialect) {
+  BlockMeta m;
+  m.dialect = dialect;
+  if (dialect == Dialect::Actions) m.ranges.clear();
+  return m;
+}
+
+BlockMeta withLatest(BlockMeta meta, const TrxRev& latest) {
+  if (meta.dialect == Dialect::Actions) {
+    // Upstream anchors an open range at the prior latest (or, first, at this
+    // revision) and merges; a merge of one range leaves it alone.
+    const Rev anchor = meta.latest ? meta.latest->rev : latest.rev;
+    meta.ranges.insert(meta.ranges.begin(), Range{anchor, std::nullopt});
+    if (meta.ranges.size() > 1) meta.ranges = normalizeRanges(std::move(meta.ranges));
+  } else if (!rangesContain(meta.ranges, latest.rev)) {
+    meta.ranges.push_back({latest.rev, std::nullopt});
+    meta.ranges = normalizeRanges(std::move(meta.ranges));
+  }
+  meta.latest = latest;
+  return meta;
+}
+
 }  // namespace optdb

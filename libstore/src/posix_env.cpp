@@ -198,6 +198,14 @@ class PosixEnv : public Env {
     return Status::ok();
   }
 
+  Status removeDir(const std::string& path) override {
+    std::string name;
+    Fd p(openParent(path, &name));
+    if (p.get() < 0) return errnoStatus("remove directory", path, errno);
+    if (::unlinkat(p.get(), name.c_str(), AT_REMOVEDIR) != 0) return errnoStatus("remove directory", path, errno);
+    return Status::ok();
+  }
+
   Status createDir(const std::string& path) override {
     if (path.empty()) {
       if (rootFd_.get() >= 0) return Status::ok();

@@ -269,7 +269,10 @@ Result<std::optional<PendResult>> StorageRepo::pendOnce(const PendRequest& req, 
 
 Status StorageRepo::savePendingOn(const BlockId& id, const TrxId& trxId, const Transform& t) {
   OPTDB_ASSIGN(auto meta, raw_->getMeta(id));
-  if (!meta) OPTDB_TRY(raw_->saveMeta(id, BlockMeta{}));
+  if (!meta) {
+    OPTDB_ASSIGN(const Dialect dialect, raw_->dialect(id));
+    OPTDB_TRY(raw_->saveMeta(id, newBlockMeta(dialect)));
+  }
   return raw_->savePending(id, trxId, t);
 }
 
@@ -444,7 +447,7 @@ Result<CancelResult> StorageRepo::cancel(const TrxId& trxId, const std::vector<B
 
 std::unique_ptr<StorageRepo> openStore(const std::string& path, StoreOptions options, RestoreCallback restore) {
   std::shared_ptr<Env> env = newPosixEnv(path);
-  auto raw = std::make_shared<FileRawStorage>(env, options.sync);
+  auto raw = std::make_shared<FileRawStorage>(env, options.sync, options.layout);
   return std::make_unique<StorageRepo>(raw, options, std::move(restore));
 }
 

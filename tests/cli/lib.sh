@@ -15,6 +15,9 @@ if [[ -z $OPTDB || ! -x $OPTDB ]]; then
 fi
 # Never let a caller's environment pick a store or turn fsync off behind a test's back.
 unset OPTDB_STORE OPTDB_SYNC
+# The suites written before the actions dialect read trx/ and trxId: they run in
+# that dialect; test_dialects.sh unsets it to test the default.
+export OPTDB_LAYOUT=trx
 
 TEST_NAME=$(basename "$0" .sh)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/optdb-${TEST_NAME}.XXXXXX") || exit 1

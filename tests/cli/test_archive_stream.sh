@@ -15,7 +15,7 @@ run_pipe() {
   RC=${PIPESTATUS[1]}
 }
 # The files under DIR/.optdb, but the lock and intent directories' own.
-spool_files() { (cd "$1/.optdb" 2>/dev/null && find . -mindepth 1 ! -path './locks*' ! -path './intents*' ! -name store.lock | LC_ALL=C sort); }
+spool_files() { (cd "$1/.optdb" 2>/dev/null && find . -mindepth 1 ! -path './locks*' ! -path './intents*' ! -name store.lock ! -name settings.json | LC_ALL=C sort); }
 
 A=$(mkstore)
 rev=0

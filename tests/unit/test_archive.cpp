@@ -32,6 +32,7 @@ struct TempDir : test_support::ScratchDir {
 
 StoreOptions fast() {
   StoreOptions o;
+  o.layout = Dialect::Trx;  // these tests read the trx dialect's files
   o.sync = false;
   o.lockTimeout = 5;
   return o;

@@ -73,6 +73,7 @@ void writeFile(const std::string& path, const std::string& text) {
 
 StoreOptions fast() {
   StoreOptions o;
+  o.layout = Dialect::Trx;  // these tests read the trx dialect's files
   o.sync = false;
   o.lockTimeout = 5;
   return o;

@@ -33,7 +33,7 @@ const std::map<BlockId, std::string> kNew{{"b1", B("b1", R"("l":[3,2,1])")}, {"b
 const std::string kT3 = R"({"updates":{"b1":[["l",0,0,[3]]]},"deletes":["b2"],"inserts":{"b3":)" + B("b3", R"("l":[3])") + "}}";
 
 std::unique_ptr<StorageRepo> open(const std::shared_ptr<MemEnv>& env) {
-  return std::make_unique<StorageRepo>(std::make_shared<FileRawStorage>(env, true));
+  return std::make_unique<StorageRepo>(std::make_shared<FileRawStorage>(env, true, Dialect::Trx));
 }
 
 // History t1@1, t2@2 on b1 and b2; t3 and "other" (b1) pending.

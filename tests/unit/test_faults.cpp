@@ -38,6 +38,7 @@ class HookEnv : public Env {
   }
   Status rename(const std::string& a, const std::string& b) override { return base_->rename(a, b); }
   Status removeFile(const std::string& p) override { return base_->removeFile(p); }
+  Status removeDir(const std::string& p) override { return base_->removeDir(p); }
   Status createDir(const std::string& p) override { return base_->createDir(p); }
   Status syncDir(const std::string& p) override { return base_->syncDir(p); }
   Status syncAll() override { return base_->syncAll(); }
@@ -58,7 +59,7 @@ class HookEnv : public Env {
 };
 
 std::unique_ptr<StorageRepo> open(const std::shared_ptr<Env>& env) {
-  return std::make_unique<StorageRepo>(std::make_shared<FileRawStorage>(env, true));
+  return std::make_unique<StorageRepo>(std::make_shared<FileRawStorage>(env, true, Dialect::Trx));
 }
 
 FileRawStorage& tree(StorageRepo& repo) { return dynamic_cast<FileRawStorage&>(repo.raw()); }

@@ -76,7 +76,7 @@ const std::string kB1 = R"({"header":{"id":"b1","type":"note","collectionId":"c1
 
 TEST_CASE("files written are byte-exact", "[format]") {
   TempDir dir("format");
-  auto repo = openStore(dir.path());  // with fsync, as a user runs it
+  auto repo = openStore(dir.path(), StoreOptions{true, 30.0, Dialect::Trx});  // with fsync, as a user runs it
   // The input spells 1 as 1.0 and has integer-like keys out of JS order.
   pendOk(*repo, "t1",
          R"({"inserts":{"b1":{"header":{"id":"b1","type":"note","collectionId":"c1"},"text":"hi","n":1.0,"k":{"2":1,"1":2}}}})");
@@ -142,7 +142,7 @@ TEST_CASE("files written are byte-exact", "[format]") {
 
 TEST_CASE("ranges in meta.json: a commit outside them adds [R], merged", "[format]") {
   auto env = std::make_shared<MemEnv>();
-  auto raw = std::make_shared<FileRawStorage>(env, true);
+  auto raw = std::make_shared<FileRawStorage>(env, true, Dialect::Trx);
   StorageRepo repo(raw);
   // Blocks restored with history [3,5) only.
   for (const char* id : {"r", "q"}) REQUIRE(raw->saveMeta(id, BlockMeta{{Range{3, 5}}, std::nullopt}).isOk());
@@ -180,7 +180,7 @@ TEST_CASE("file names: %3A, raw ':' accepted, temporaries and non-json ignored",
   CHECK_FALSE(layout::decodeTrxFileName("x%3Ay.json"));  // ':' only in the prefix
 
   auto env = std::make_shared<MemEnv>();
-  auto raw = std::make_shared<FileRawStorage>(env, true);
+  auto raw = std::make_shared<FileRawStorage>(env, true, Dialect::Trx);
   StorageRepo repo(raw);
   pendOk(repo, "t1", R"({"inserts":{"a":{"header":{"id":"a","type":"t","collectionId":"c"}}}})");
   // Debris that is not data.
@@ -202,7 +202,7 @@ TEST_CASE("a store written in the reference layout reads and writes through open
   REQUIRE(pristine.size() > 10);
   TempDir dir("format");
   fs::copy(source, dir.path(), fs::copy_options::recursive);
-  auto repo = openStore(dir.path(), StoreOptions{false, 30.0});
+  auto repo = openStore(dir.path(), StoreOptions{false, 30.0, Dialect::Trx});
 
   const std::string H = R"("header":{"id":"notes","type":"list","collectionId":"c1"})";
   const std::string v1 = R"({"2":"two",)" + H + R"(,"items":["a"],"title":"Notes"})";
@@ -248,13 +248,14 @@ TEST_CASE("a store written in the reference layout reads and writes through open
   // Reading wrote nothing.
   CHECK(dataFiles(dir.path()) == pristine);
 
-  // Committing the upstream pending: optdb writes its own layout beside the old one.
+  // Committing the upstream pending: in the block's own dialect, actions (SPEC §2), never beside it.
   commitOk(*repo, "tx:def", {"notes"}, 8);
   const std::string v8 = R"({"2":"two",)" + H + R"(,"items":["b","z","c"],"title":"My notes"})";
   auto files = dataFiles(dir.path());
-  CHECK(files["notes/meta.json"] == R"({"ranges":[[0]],"latest":{"trxId":"tx:def","rev":8}})");
+  CHECK(files["notes/meta.json"] == R"({"ranges":[[0]],"latest":{"actionId":"tx:def","rev":8}})");
   CHECK(files["notes/revs/8.json"] == "tx:def");
-  CHECK(files["notes/trx/tx%3Adef.json"] == R"({"updates":[["items",-1,0,["z"]]]})");
+  CHECK(files["notes/actions/tx%3Adef.json"] == R"({"updates":[["items",-1,0,["z"]]]})");
+  CHECK(files.count("notes/trx/tx%3Adef.json") == 0);
   CHECK(files["notes/blocks/tx%3Adef.json"] == v8);
   CHECK(files.count("notes/pend/tx:def.json") == 0);
   CHECK(files.count("notes/pend/tx%3Adef.json") == 0);
@@ -279,7 +280,8 @@ TEST_CASE("a store written in the reference layout reads and writes through open
   CHECK(read(*repo, "gone") == R"({"header":{"id":"gone","type":"list","collectionId":"c1"},"n":2})");
   CHECK(read(*repo, "tasks") == R"({"header":{"id":"tasks","type":"list","collectionId":"c1"},"done":"again"})");
   CHECK(read(*repo, "tasks", 8) == R"({"header":{"id":"tasks","type":"list","collectionId":"c1"},"done":true})");
-  CHECK(*slurp(dir.path() + "/gone/meta.json") == R"({"ranges":[[0]],"latest":{"trxId":"t9","rev":9}})");
+  CHECK(*slurp(dir.path() + "/gone/meta.json") == R"({"ranges":[[0]],"latest":{"actionId":"t9","rev":9}})");
+  CHECK(!fs::exists(dir.path() + "/gone/trx"));
 
   // The source tree was not touched.
   CHECK(dataFiles(source.string()) == pristine);

@@ -47,8 +47,8 @@ struct Fixture {
 
   explicit Fixture(std::shared_ptr<Env> e = std::make_shared<MemEnv>()) : env(std::move(e)) { reopen(); }
   void reopen() {
-    raw = std::make_shared<FileRawStorage>(env, true);
-    repo = std::make_unique<StorageRepo>(raw, StoreOptions{});
+    raw = std::make_shared<FileRawStorage>(env, true, Dialect::Trx);
+    repo = std::make_unique<StorageRepo>(raw, StoreOptions{true, 30.0, Dialect::Trx});
   }
 
   void pend(const TrxId& trx, const Transforms& t, Rev rev) {
@@ -428,13 +428,33 @@ TEST_CASE("stray temporary files are reported and removed", "[integrity]") {
   REQUIRE(f.env->createDir(".optdb/intents").isOk());
   for (const char* p : {"b1/blocks/.t3.json.tmp.99.1", "b1/.meta.json.tmp.99.2", ".optdb/intents/.t9.json.tmp.99.3"})
     f.write(p, "half");
-  f.write("b1/.keep", "not a temporary file");  // other dot-names are not data, and not ours to remove
+  // Any writer's: a dot-name (SPEC §2), and upstream v0.24's <final>.<pid>.<n>.tmp.
+  f.write("b1/pend/.junk.json.123.tmp", "x");
+  f.write("b1/blocks/t3.json.4242.7.tmp", "half");
+  f.write("b1/meta.json.4242.0.tmp", "half");
   REQUIRE(kinds(f.check()) == std::set<KindPath>{{"temp-file", ".optdb/intents/.t9.json.tmp.99.3"},
                                                  {"temp-file", "b1/.meta.json.tmp.99.2"},
-                                                 {"temp-file", "b1/blocks/.t3.json.tmp.99.1"}});
+                                                 {"temp-file", "b1/blocks/.t3.json.tmp.99.1"},
+                                                 {"temp-file", "b1/pend/.junk.json.123.tmp"},
+                                                 {"temp-file", "b1/blocks/t3.json.4242.7.tmp"},
+                                                 {"temp-file", "b1/meta.json.4242.0.tmp"}});
   repairToClean(f, {"remove-temp .optdb/intents/.t9.json.tmp.99.3", "remove-temp b1/.meta.json.tmp.99.2",
-                    "remove-temp b1/blocks/.t3.json.tmp.99.1"});
-  REQUIRE(f.exists("b1/.keep"));
+                    "remove-temp b1/blocks/.t3.json.tmp.99.1", "remove-temp b1/blocks/t3.json.4242.7.tmp",
+                    "remove-temp b1/meta.json.4242.0.tmp", "remove-temp b1/pend/.junk.json.123.tmp"});
+  REQUIRE(!f.exists("b1/pend/.junk.json.123.tmp"));
+  REQUIRE(f.exists("b1/blocks/t3.json"));
+}
+
+TEST_CASE("names that only look like upstream's temporary files are data or strangers, never removed", "[integrity]") {
+  Fixture f;
+  f.standard();
+  for (const char* p : {"b1/blocks/x.tmp", "b1/blocks/a.1.tmp", "b1/blocks/.1.2.tmp.json", "b1/notes.1.2.tmpx"})
+    f.write(p, "keep");
+  auto found = kinds(f.check());
+  CHECK(found.count({"temp-file", "b1/blocks/x.tmp"}) == 0);
+  CHECK(found.count({"temp-file", "b1/blocks/a.1.tmp"}) == 0);
+  CHECK(found.count({"temp-file", "b1/notes.1.2.tmpx"}) == 0);
+  CHECK(found.count({"temp-file", "b1/blocks/.1.2.tmp.json"}) == 1);  // a dot-name
 }
 
 TEST_CASE("names that are not valid ids, and directories where files belong", "[integrity]") {

@@ -99,8 +99,8 @@ struct Sim {
   Sim() { reopen(); }
   // A fresh process on the same disk.
   void reopen() {
-    raw = std::make_shared<FileRawStorage>(env, true);
-    repo = std::make_unique<StorageRepo>(raw, StoreOptions{});
+    raw = std::make_shared<FileRawStorage>(env, true, Dialect::Trx);
+    repo = std::make_unique<StorageRepo>(raw, StoreOptions{true, 30.0, Dialect::Trx});
   }
   bool pend(const Step& s) {
     PendRequest req;

@@ -23,7 +23,7 @@ using namespace optdb::test_support;
 namespace {
 
 std::unique_ptr<StorageRepo> open(const std::shared_ptr<MemEnv>& env) {
-  return std::make_unique<StorageRepo>(std::make_shared<FileRawStorage>(env, true));
+  return std::make_unique<StorageRepo>(std::make_shared<FileRawStorage>(env, true, Dialect::Trx));
 }
 
 

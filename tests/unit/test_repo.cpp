@@ -46,9 +46,9 @@ struct Store {
     return s;
   }
   std::unique_ptr<StorageRepo> another() const {
-    if (mem) return std::make_unique<StorageRepo>(std::make_shared<FileRawStorage>(mem, true));
+    if (mem) return std::make_unique<StorageRepo>(std::make_shared<FileRawStorage>(mem, true, Dialect::Trx));
     // fsync costs ~10 ms here; durability is the crash test's business.
-    return openStore(dir->path(), StoreOptions{false, 30.0});
+    return openStore(dir->path(), StoreOptions{false, 30.0, Dialect::Trx});
   }
   Env& env() { return dynamic_cast<FileRawStorage&>(repo->raw()).env(); }
   StorageRepo& operator*() { return *repo; }

@@ -36,17 +36,20 @@ struct BlockArchive {
   std::vector<ArchiveRevision> revisions;  // ascending by revision, each inside `range`
   Range range;
   std::vector<ArchivePending> pending;  // only with an open-ended range; sorted by TrxId
+  Dialect dialect = Dialect::Trx;       // the names it is written with (SPEC §2)
 };
 
 // Validates completely: ids, the range, every revision key (canonical decimal,
 // ≥ 1, inside the range, equal to its trx.rev), every transform and block
 // (header.id equal to blockId), each TrxId committed once, pending only with
-// an open-ended range. Accepts what newer upstream trees write: `action` for
-// `trx`, `actionId` for `trxId`, `[start,null]` for `[start]`. A pending
-// transaction with no part for this block is dropped.
+// an open-ended range. Reads both dialects (`action`/`actionId` for
+// `trx`/`trxId`; `dialect` is the one its first revision uses), a revision's
+// rev left out (its key; upstream v0.24's sync archives), a pending entry's
+// optional rev, and `[start,null]` for `[start]`. A pending transaction with
+// no part for this block is dropped.
 Result<BlockArchive> decodeArchive(const Json& j, std::string_view where);
-// {"blockId","revisions","range","pending"?}, revisions ascending; `pending`
-// only when the range is open-ended and there is one.
+// {"blockId","revisions","range","pending"?} in the archive's dialect,
+// revisions ascending; `pending` only when the range is open-ended and there is one.
 Json encodeArchive(const BlockArchive& a);
 // The archive as one NDJSON line (compact JSON and "\n") appended to `out`.
 void appendArchiveLine(std::string& out, const BlockArchive& a);
@@ -109,6 +112,7 @@ struct ArchiveRequest {
   std::optional<Rev> to;
   std::optional<Rev> rev;  // what restoring this revision needs; not with from/to
   std::size_t chunk = 0;   // at most this many revisions an archive; 0: no limit
+  std::optional<Dialect> layout;  // the archives' dialect; nullopt: each block's own
 };
 
 using ArchiveSink = std::function<Status(const BlockArchive&)>;

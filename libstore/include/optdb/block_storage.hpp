@@ -16,12 +16,15 @@ namespace optdb {
 // store; NotFound when no source has it.
 using RestoreCallback = std::function<Status(const BlockId& id, std::optional<Rev> rev)>;
 
-// A materialization is kept at the tip, at the first revision of each range,
-// and at every kCheckpointInterval-th revision of a range (counted in this
+// In the trx dialect a materialization is kept at the tip, at the first
+// revision of each range, and at every kCheckpointInterval-th revision of a range (counted in this
 // block's revisions), so that a read replays fewer than kCheckpointInterval
 // transforms. 16 was chosen by measuring W4 (read cost) against W6 (bytes per
 // revision) in bench/: see README.
 constexpr std::size_t kCheckpointInterval = 16;
+// In the actions dialect the rule is upstream v0.24's (its CHECKPOINT_INTERVAL):
+// the prior tip is kept when its revision number is a multiple of 32.
+constexpr Rev kActionsCheckpointRevs = 32;
 
 struct CommittedRevision {
   TrxRev trxRev;

@@ -14,8 +14,12 @@ namespace optdb {
 // An integer literal in 0 … 2^53−1.
 Result<Rev> decodeRev(const Json& j, std::string_view where);
 
-Result<TrxRev> decodeTrxRev(const Json& j, std::string_view where);
-Json encodeTrxRev(const TrxRev& v);
+// {"trxId","rev"} or {"actionId","rev"}; `seen` receives the dialect whose
+// name the id had. Without `revKey`, rev is required; with it, a missing rev
+// is that (upstream v0.24's archives key revisions and leave rev out).
+Result<TrxRev> decodeTrxRev(const Json& j, std::string_view where, Dialect* seen = nullptr,
+                            std::optional<Rev> revKey = std::nullopt);
+Json encodeTrxRev(const TrxRev& v, Dialect dialect = Dialect::Trx);
 
 // A Block: an object whose header is {id, type, collectionId}, at most
 // kMaxJsonDepth deep; `expectedId` when known.
@@ -45,7 +49,9 @@ Json encodeTransforms(const Transforms& t);
 Result<Ranges> decodeRanges(const Json& j, std::string_view where);
 Json encodeRanges(const Ranges& r);
 
+// The dialect is the one `latest` names its id in (trx when it has no latest).
 Result<BlockMeta> decodeMeta(const Json& j, std::string_view where);
+// {"ranges","latest"?}, latest in the meta's dialect.
 Json encodeMeta(const BlockMeta& m);
 
 // What every codec's messages share, so that errors name the path at fault alike.

@@ -68,6 +68,8 @@ class Env {
   virtual Result<std::unique_ptr<WritableFile>> newAppendableFile(const std::string& path) = 0;
   virtual Status rename(const std::string& from, const std::string& to) = 0;
   virtual Status removeFile(const std::string& path) = 0;
+  // An empty directory (NotFound when missing; an error when not empty).
+  virtual Status removeDir(const std::string& path) = 0;
   // Ok when the directory exists already. "" is the root, created with its parents.
   virtual Status createDir(const std::string& path) = 0;
   virtual Status syncDir(const std::string& path) = 0;

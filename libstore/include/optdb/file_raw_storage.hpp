@@ -2,6 +2,7 @@
 // the TypeScript FileRawStorage, with every name from layout.hpp.
 #pragma once
 
+#include <map>
 #include <set>
 #include <string>
 
@@ -11,8 +12,9 @@ namespace optdb {
 
 class FileRawStorage : public RawStorage {
  public:
-  // `sync` false skips every fsync (bulk loads; SPEC's --no-sync).
-  FileRawStorage(std::shared_ptr<Env> env, bool sync);
+  // `sync` false skips every fsync (bulk loads; SPEC's --no-sync). `layout`
+  // is the dialect new blocks take (--layout); nullopt: the store's (SPEC §2).
+  FileRawStorage(std::shared_ptr<Env> env, bool sync, std::optional<Dialect> layout = std::nullopt);
 
   Result<std::optional<BlockMeta>> getMeta(const BlockId& id) override;
   Status saveMeta(const BlockId& id, const BlockMeta& meta) override;
@@ -41,6 +43,19 @@ class FileRawStorage : public RawStorage {
   Result<std::vector<CommitIntent>> listIntents() override;
   Result<std::unique_ptr<FileLock>> lockStore(LockMode mode, double timeoutSeconds) override;
   Result<std::unique_ptr<FileLock>> lockBlock(const BlockId& id, double timeoutSeconds) override;
+  Result<Dialect> dialect(const BlockId& id) override;
+  Status convertBlock(const BlockId& id, Dialect to) override;
+  Status setStoreDialect(Dialect d) override;
+
+  // The dialect a new block takes: --layout, else settings.json, else that of
+  // the existing blocks when they agree, else actions.
+  Result<Dialect> storeDialect();
+  // What the block's own files say (meta.json's latest, else an actions/ or
+  // trx/ directory); nullopt when nothing does (no block, or only pendings).
+  Result<std::optional<Dialect>> ownDialect(const BlockId& id);
+  // The block's dialect given what its meta.json's latest names (nullopt: no
+  // latest, or meta.json unreadable): that, else its directories', else the store's.
+  Result<Dialect> dialectGiven(const BlockId& id, std::optional<Dialect> fromMeta);
 
   Env& env() { return *env_; }
   bool syncing() const { return sync_; }
@@ -50,8 +65,16 @@ class FileRawStorage : public RawStorage {
   static Result<CommitIntent> decodeIntent(std::string_view text, const std::string& path);
 
  private:
-  // Temp file, fsync, rename, directory fsync; creates missing directories.
-  Status writeAtomic(const std::string& dir, const std::string& name, const std::string& data);
+  // Temp file (named as `dialect`'s writers name it), fsync, rename, directory
+  // fsync; creates missing directories.
+  Status writeAtomic(const std::string& dir, const std::string& name, const std::string& data,
+                     Dialect dialect = Dialect::Trx);
+  // Records the store's dialect in settings.json unless it is there (once per instance).
+  Status recordSettings();
+  Status writeSettings(Dialect d);
+  Result<std::optional<Dialect>> readSettings();
+  // The dialect the block's trx/ or actions/ directory shows (actions when both).
+  Result<std::optional<Dialect>> directoryDialect(const BlockId& id);
   Status ensureDir(const std::string& dir);
   Status ensureLockDir(const std::string& dir);
   Result<std::optional<std::string>> readIfExists(const std::string& path);
@@ -67,6 +90,10 @@ class FileRawStorage : public RawStorage {
 
   std::shared_ptr<Env> env_;
   bool sync_;
+  std::optional<Dialect> layout_;
+  std::optional<Dialect> storeDialect_;
+  bool settingsRecorded_ = false;
+  std::map<BlockId, Dialect> dialects_;  // as getMeta last found them
   std::uint64_t tempCounter_ = 0;
   std::set<std::string> knownDirs_;  // directories seen to exist: no stat per write
   std::set<std::string> syncedDirs_;  // parents fsynced after their existing children were found

@@ -42,6 +42,7 @@ inline constexpr const char* kHardLink = "hard-link";                 // a store
 inline constexpr const char* kDuplicateName = "duplicate-name";       // one file under both its %3A and its raw ':' name
 inline constexpr const char* kOvertakenCommit = "overtaken-commit";   // an interrupted commit below a later revision
 inline constexpr const char* kForkedHistory = "forked-history";       // a revision committed below one whose state lacks it
+inline constexpr const char* kMixedDialect = "mixed-dialect";         // files of both layout generations in one block
 }  // namespace problem
 
 struct Problem {
@@ -64,6 +65,7 @@ inline constexpr const char* kFixRanges = "fix-ranges";
 inline constexpr const char* kRebuildMeta = "rebuild-meta";
 inline constexpr const char* kRemovePending = "remove-pending";
 inline constexpr const char* kRebuildRevision = "rebuild-revision";
+inline constexpr const char* kConvertDialect = "convert-dialect";
 }  // namespace action
 
 struct RepairAction {

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "optdb/dialect.hpp"
 #include "optdb/model.hpp"
 
 namespace optdb::layout {
@@ -15,8 +16,7 @@ namespace optdb::layout {
 inline constexpr const char* kMetaFile = "meta.json";
 inline constexpr const char* kRevsSubdir = "revs";
 inline constexpr const char* kPendSubdir = "pend";
-inline constexpr const char* kTrxSubdir = "trx";
-inline constexpr const char* kActionsSubdir = "actions";  // upstream v0.24's name for trx/
+// Committed transforms: namesOf(dialect).committedSubdir (trx/ or actions/).
 inline constexpr const char* kBlocksSubdir = "blocks";
 // optdb's revision index, revs/optdb-index: not a .json name, so never data
 // to other readers. A header and one record per revision, 17 bytes each.
@@ -27,6 +27,8 @@ inline constexpr const char* kOwnDir = ".optdb";
 inline constexpr const char* kIntentsPath = ".optdb/intents";
 inline constexpr const char* kLocksPath = ".optdb/locks";
 inline constexpr const char* kStoreLockPath = ".optdb/store.lock";
+inline constexpr const char* kSettingsFile = "settings.json";  // {"layout":"trx"|"actions"}
+inline constexpr const char* kSettingsPath = ".optdb/settings.json";
 
 // "a/b" (either may be empty: the store's root).
 std::string join(const std::string& a, const std::string& b);
@@ -34,6 +36,7 @@ std::string join(const std::string& a, const std::string& b);
 // Store-relative paths.
 std::string metaPath(const BlockId& id);
 std::string subdirPath(const BlockId& id, const char* subdir);
+std::string committedDir(const BlockId& id, Dialect dialect);
 std::string revPath(const BlockId& id, Rev rev);
 std::string indexPath(const BlockId& id);
 std::string lockPath(const BlockId& id);
@@ -50,10 +53,13 @@ std::optional<TrxId> decodeTrxFileName(const std::string& fileName);
 std::string encodeRevFileName(Rev rev);
 std::optional<Rev> decodeRevFileName(const std::string& fileName);
 
-// The temporary name optdb writes `name` under before renaming it: a leading
-// '.' so that no reader takes it for data.
-std::string tempFileName(const std::string& name, long pid, std::uint64_t counter);
-// optdb's own temporary files (".<name>.tmp.<pid>.<n>"), which repair removes.
+// The temporary name `name` is written under before its rename, as the
+// dialect's writers name it: trx ".<name>.tmp.<pid>.<n>" (a leading '.', so
+// that no reader takes it for data); actions "<name>.<pid>.<n>.tmp", as
+// upstream v0.24 does (its readers skip names not ending in .json).
+std::string tempFileName(const std::string& name, long pid, std::uint64_t counter, Dialect dialect);
+// A stray temporary file of any writer (SPEC §2): a name starting with '.',
+// or "<final name>.<digits>.<digits>.tmp". Never data; repair removes it.
 bool isTempName(const std::string& name);
 
 }  // namespace optdb::layout

@@ -25,6 +25,7 @@ class MemEnv : public Env {
   Result<std::unique_ptr<WritableFile>> newAppendableFile(const std::string& path) override;
   Status rename(const std::string& from, const std::string& to) override;
   Status removeFile(const std::string& path) override;
+  Status removeDir(const std::string& path) override;
   Status createDir(const std::string& path) override;
   Status syncDir(const std::string& path) override;
   Status syncAll() override;

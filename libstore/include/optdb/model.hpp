@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "optdb/dialect.hpp"
 #include "optdb/json.hpp"
 #include "optdb/status.hpp"
 
@@ -69,6 +70,15 @@ Ranges normalizeRanges(Ranges ranges);
 struct BlockMeta {
   Ranges ranges{Range{0, std::nullopt}};
   std::optional<TrxRev> latest;
+  Dialect dialect = Dialect::Trx;  // the block's layout generation (SPEC §2)
 };
+
+// What a block's first write records: `[[0]]` in the trx dialect; in the
+// actions dialect `[]` (upstream v0.24 holds no revision until a commit).
+BlockMeta newBlockMeta(Dialect dialect);
+// `meta` after a commit at latest.rev, ranges included, by the block's
+// dialect: trx adds `[rev]` when not held; actions adds `[previous latest, or
+// rev]` and merges, as upstream v0.24 does. The one rule for "set latest".
+BlockMeta withLatest(BlockMeta meta, const TrxRev& latest);
 
 }  // namespace optdb

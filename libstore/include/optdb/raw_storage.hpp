@@ -38,6 +38,7 @@ class RawStorage {
 
   // nullopt when the block has no meta.json (it does not exist here).
   virtual Result<std::optional<BlockMeta>> getMeta(const BlockId& id) = 0;
+  // Written in meta.dialect, which must be the block's (a new block's: dialect(id)).
   virtual Status saveMeta(const BlockId& id, const BlockMeta& meta) = 0;
 
   virtual Result<std::optional<TrxId>> getRevision(const BlockId& id, Rev rev) = 0;
@@ -96,6 +97,18 @@ class RawStorage {
   // Writers hold the store lock shared; repair and check hold it exclusively.
   virtual Result<std::unique_ptr<FileLock>> lockStore(LockMode mode, double timeoutSeconds) = 0;
   virtual Result<std::unique_ptr<FileLock>> lockBlock(const BlockId& id, double timeoutSeconds) = 0;
+
+  // The dialect the block's files are written in (SPEC §2): its own, or for a
+  // block without one, the store's. getMeta's BlockMeta::dialect is the same.
+  virtual Result<Dialect> dialect(const BlockId& id) = 0;
+  // Rewrites the block's files in dialect `to` (SPEC §2 migrate), so that a
+  // crash at any instant leaves it reading as before, and running it again
+  // finishes it; also what repair does for a mixed-dialect block. The caller
+  // holds the block's lock. Integrity when both dialects hold one
+  // transaction's transform and they differ (nothing is converted then).
+  virtual Status convertBlock(const BlockId& id, Dialect to) = 0;
+  // Records `d` as the dialect new blocks of the store take.
+  virtual Status setStoreDialect(Dialect d) = 0;
 };
 
 }  // namespace optdb

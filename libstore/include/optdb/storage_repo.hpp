@@ -17,6 +17,7 @@ namespace optdb {
 struct StoreOptions {
   bool sync = true;           // false: skip fsyncs (--no-sync)
   double lockTimeout = 30.0;  // seconds to wait for a lock; 0: try once
+  std::optional<Dialect> layout;  // the dialect new blocks take (--layout); nullopt: the store's
 };
 
 struct GetContext {
