@@ -169,18 +169,10 @@ void addArchive(CLI::App& app, Globals& g) {
       appendArchiveLine(line, a);
       return out.write(line);
     };
-    ArchiveProgress progress;
-    bool shown = false;
-    if (::isatty(STDERR_FILENO)) {
-      progress = [&shown](std::size_t done, std::size_t total, const BlockId&) {
-        std::fprintf(stderr, "\roptdb: archive: %zu/%zu blocks", done, total);
-        std::fflush(stderr);
-        shown = true;
-      };
+    {
+      BlockProgress progress("archive");
+      OPTDB_TRY(writeArchives(repo->raw(), req, sink, progress.callback()));
     }
-    Status s = writeArchives(repo->raw(), req, sink, progress);
-    if (shown) std::fputc('\n', stderr);
-    OPTDB_TRY(s);
     return out.commit();
   });
 }

@@ -68,6 +68,21 @@ StoreOptions storeOptions(const Globals& g) {
   return o;
 }
 
+BlockProgress::BlockProgress(std::string command) : command_(std::move(command)) {}
+
+BlockProgress::~BlockProgress() {
+  if (shown_) std::fputc('\n', stderr);
+}
+
+std::function<void(std::size_t, std::size_t, const BlockId&)> BlockProgress::callback() {
+  if (!::isatty(STDERR_FILENO)) return {};
+  return [this](std::size_t done, std::size_t total, const BlockId&) {
+    std::fprintf(stderr, "\roptdb: %s: %zu/%zu blocks", command_.c_str(), done, total);
+    std::fflush(stderr);
+    shown_ = true;
+  };
+}
+
 Result<std::unique_ptr<StorageRepo>> openRepo(const Globals& g, RestoreCallback restore) {
   OPTDB_ASSIGN(auto path, storePath(g));
   return openStore(path, storeOptions(g), std::move(restore));

@@ -34,6 +34,7 @@ void addInspect(CLI::App& app, Globals& g);
 void addArchive(CLI::App& app, Globals& g);
 void addRestore(CLI::App& app, Globals& g);
 void addRepair(CLI::App& app, Globals& g);
+void addMigrate(CLI::App& app, Globals& g);
 
 // Makes `sub` take `--` anywhere among its positional arguments: `get b1 -- -x`
 // as well as `get -- b1 -x`. (CLI11 2.1 hands a `--` that comes after the
@@ -69,6 +70,23 @@ int finishStdout(int exitCode);
 // on which every read or write fails, so that nothing optdb opens later takes
 // its number (and results never land in a store file).
 void reserveStandardDescriptors();
+
+// Progress of a command that visits blocks (SPEC §5): "optdb: CMD: n/m blocks"
+// rewritten in place on stderr when stderr is a terminal, nothing otherwise;
+// the line is ended when the object goes.
+class BlockProgress {
+ public:
+  explicit BlockProgress(std::string command);
+  ~BlockProgress();
+  BlockProgress(const BlockProgress&) = delete;
+  BlockProgress& operator=(const BlockProgress&) = delete;
+  // Empty when stderr is not a terminal.
+  std::function<void(std::size_t done, std::size_t total, const BlockId& id)> callback();
+
+ private:
+  std::string command_;
+  bool shown_ = false;
+};
 
 // One JSON value and a newline on stdout.
 Status printJson(const Globals& g, const Json& value);

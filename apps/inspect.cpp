@@ -72,6 +72,7 @@ std::string plural(std::uint64_t n, const char* one, const char* many) {
 
 void printBlockText(const BlockSummary& s) {
   std::string out = fmt::format("block {}\n", s.blockId);
+  out += fmt::format("  dialect       {}\n", namesOf(s.dialect).name);
   out += fmt::format("  ranges        {}\n", s.ranges ? toJson(encodeRanges(*s.ranges)) : "(meta.json unreadable)");
   out += fmt::format("  latest        {}\n",
                      s.latest ? fmt::format("{} ({})", s.latest->rev, s.latest->trxId) : std::string("none"));

@@ -13,7 +13,7 @@ namespace {
 
 using namespace optdb::cli;
 
-constexpr const char* kCommands = "get, pend, commit, cancel, inspect, archive, restore, repair";
+constexpr const char* kCommands = "get, pend, commit, cancel, inspect, archive, restore, repair, migrate";
 
 // CLI11's own messages name neither the command nor what to do next, and some
 // are misleading ("A subcommand is required" for a mistyped command or an
@@ -134,6 +134,7 @@ int main(int argc, char** argv) {
   addArchive(app, g);
   addRestore(app, g);
   addRepair(app, g);
+  addMigrate(app, g);
 
   try {
     app.parse(argc, argv);

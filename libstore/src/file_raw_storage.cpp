@@ -203,7 +203,7 @@ Result<Dialect> FileRawStorage::dialect(const BlockId& id) {
   return storeDialect();
 }
 
-Status FileRawStorage::convertBlock(const BlockId& id, Dialect to) {
+Result<bool> FileRawStorage::convertBlock(const BlockId& id, Dialect to) {
   OPTDB_ASSIGN(auto meta, getMeta(id));
   if (!meta) return Status::notFound(fmt::format("block {} is not in the store", id));
   const std::string from = committedDir(id, otherDialect(to)), into = committedDir(id, to);
@@ -211,6 +211,21 @@ Status FileRawStorage::convertBlock(const BlockId& id, Dialect to) {
   if (!listed && listed.status().code() != Code::NotFound) return listed.status();
   const bool fromExists = listed.isOk();
   std::vector<DirEntry> entries = fromExists ? std::move(listed).value() : std::vector<DirEntry>();
+  // 0. Nothing but transforms (and stray temporary files) in the old
+  // directory, or it could not be removed: refused before anything is written.
+  // Nor one transaction's transform held differently under both names.
+  for (const auto& e : entries) {
+    if (e.type == FileType::File && isTempName(e.name)) continue;
+    auto trx = e.type == FileType::File ? decodeTrxFileName(e.name) : std::nullopt;
+    if (!trx)
+      return Status::integrity(fmt::format("{}: holds {}, which is no transform; move it away and run this again",
+                                           from, e.name));
+    OPTDB_ASSIGN(auto text, readIfExists(join(from, e.name)));
+    OPTDB_ASSIGN(auto there, readIfExists(join(into, encodeTrxFileName(*trx))));
+    if (text && there && *there != *text)
+      return Status::integrity(fmt::format("{}: {} and {} hold different transforms", id, join(from, e.name),
+                                           join(into, encodeTrxFileName(*trx))));
+  }
   // 1. Every transform under the target's name, the bytes unchanged: until
   // meta.json changes, readers find each one under either name.
   std::vector<std::string> moved;
@@ -219,11 +234,8 @@ Status FileRawStorage::convertBlock(const BlockId& id, Dialect to) {
     OPTDB_ASSIGN(auto text, readIfExists(join(from, e.name)));
     if (!text) continue;
     const std::string name = encodeTrxFileName(*decodeTrxFileName(e.name));
-    OPTDB_ASSIGN(auto there, readIfExists(join(into, name)));
-    if (there && *there != *text)
-      return Status::integrity(fmt::format("{}: {} and {} hold different transforms", id, join(from, e.name),
-                                           join(into, name)));
-    if (!there) OPTDB_TRY(writeAtomic(into, name, *text, to));
+    OPTDB_ASSIGN(const FileType there, env_->fileType(join(into, name)));
+    if (there == FileType::None) OPTDB_TRY(writeAtomic(into, name, *text, to));
     moved.push_back(e.name);
   }
   // 2. meta.json in the target's names: the block is now in `to`, and what is
@@ -250,8 +262,12 @@ Status FileRawStorage::convertBlock(const BlockId& id, Dialect to) {
     knownDirs_.erase(from);
     OPTDB_TRY(syncDirIfNeeded(id));
   }
-  // 4. The revision index: built for trx, removed for actions.
-  return rebuildRevisionIndex(id, converted);
+  // 4. The revision index: built for trx, removed for actions (also when a
+  // run killed before this step left the rest done).
+  const bool changed = fromExists || meta->dialect != to;
+  OPTDB_ASSIGN(const FileType index, env_->fileType(indexPath(id)));
+  if (changed || (index == FileType::None) == (to == Dialect::Trx)) OPTDB_TRY(rebuildRevisionIndex(id, converted));
+  return changed;
 }
 
 Status FileRawStorage::syncDirIfNeeded(const std::string& dir) { return sync_ ? env_->syncDir(dir) : Status::ok(); }
@@ -443,7 +459,9 @@ Status FileRawStorage::rebuildRevisionIndex(const BlockId& id, const BlockMeta& 
     // writes: its revisions are listed from revs/, and an index a trx past
     // left is removed.
     Status s = env_->removeFile(indexPath(id));
-    return s.code() == Code::NotFound ? Status::ok() : s;
+    if (s.code() == Code::NotFound) return Status::ok();
+    OPTDB_TRY(s);
+    return syncDirIfNeeded(revsDir(id));  // or a power cut brings it back
   }
   OPTDB_ASSIGN(auto revs, listRevisions(id));
   OPTDB_ASSIGN(const FileType indexType, env_->fileType(indexPath(id)));

@@ -1056,7 +1056,7 @@ class Repairer {
     OPTDB_TRY(fixMeta(m));
     // 3. One dialect: the minority's files converted to the block's.
     if (m.metaUsable() && m.dialectsShown.size() > 1) {
-      Status s = dry_ ? Status::ok() : raw_.convertBlock(m.id, m.dialect);
+      Status s = dry_ ? Status::ok() : raw_.convertBlock(m.id, m.dialect).status();
       if (!s && !isUnfixable(s)) return s;
       if (s) {
         act(m.id, action::kConvertDialect,
@@ -1244,6 +1244,7 @@ Json RevisionSummary::toJson() const {
 Json BlockSummary::toJson() const {
   Json j = Json::object();
   j["blockId"] = printable(blockId);
+  j["dialect"] = namesOf(dialect).name;
   j["ranges"] = ranges ? encodeRanges(*ranges) : Json();
   if (latest) j["latest"] = encodeTrxRev(*latest);
   j["revisionCount"] = revisionCount;
@@ -1334,6 +1335,7 @@ Result<SummaryResult> summarizeStore(FileRawStorage& raw, const SummaryOptions& 
     }
     BlockSummary s;
     s.blockId = id;
+    s.dialect = m.dialect;
     if (m.metaUsable()) {
       s.ranges = m.meta->ranges;
       s.latest = m.meta->latest;

@@ -445,6 +445,44 @@ Result<CancelResult> StorageRepo::cancel(const TrxId& trxId, const std::vector<B
   return r;
 }
 
+// ---- migrate ----
+
+Json MigrateResult::toJson() const {
+  Json j = Json::object();
+  j["migrated"] = migrated;
+  j["unchanged"] = unchanged;
+  return j;
+}
+
+Result<MigrateResult> StorageRepo::migrate(const std::vector<BlockId>& blockIds, bool all, Dialect to,
+                                           const std::function<void(std::size_t, std::size_t, const BlockId&)>& progress) {
+  if (all && !blockIds.empty()) return Status::invalid("give block ids or --all, not both");
+  if (!all) OPTDB_TRY(validateIds(blockIds));
+  std::vector<BlockId> ids;
+  if (all) {
+    OPTDB_ASSIGN(ids, raw_->listBlocks());
+  } else {
+    ids = distinct(blockIds);
+    std::vector<BlockId> missing;
+    for (const auto& id : ids) {
+      OPTDB_ASSIGN(auto meta, raw_->getMeta(id));
+      if (!meta) missing.push_back(id);
+    }
+    if (!missing.empty()) return Status::notFound(fmt::format("not in the store: {}", joinIds(missing)));
+  }
+  // First, so that a block created meanwhile is born in `to`.
+  if (all) OPTDB_TRY(raw_->setStoreDialect(to));
+  MigrateResult r;
+  for (const auto& id : ids) {
+    // As every writer: no interrupted commit is left on the block first.
+    OPTDB_ASSIGN(auto locks, lockRecovered(*raw_, {id}, nullptr, options_.lockTimeout));
+    OPTDB_ASSIGN(const bool changed, raw_->convertBlock(id, to));
+    (changed ? r.migrated : r.unchanged).push_back(id);
+    if (progress) progress(r.migrated.size() + r.unchanged.size(), ids.size(), id);
+  }
+  return r;
+}
+
 std::unique_ptr<StorageRepo> openStore(const std::string& path, StoreOptions options, RestoreCallback restore) {
   std::shared_ptr<Env> env = newPosixEnv(path);
   auto raw = std::make_shared<FileRawStorage>(env, options.sync, options.layout);

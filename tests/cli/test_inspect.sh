@@ -66,12 +66,12 @@ size() { stat -c %s "$S/$1"; }
 
 case_ "inspect --json: every block, then the store's totals"
 run "${O[@]}" inspect --json
-expect_success "{\"blocks\":[{\"blockId\":\"b1\",\"ranges\":[[0]],\"latest\":{\"trxId\":\"tx:3\",\"rev\":5},\"revisionCount\":3,\"revisionSpan\":[1,5],\"pendings\":[\"t4\"],\"materialized\":2,\"bytes\":$B1},{\"blockId\":\"b2\",\"ranges\":[[0]],\"latest\":{\"trxId\":\"t2\",\"rev\":3},\"revisionCount\":2,\"revisionSpan\":[1,3],\"pendings\":[],\"materialized\":2,\"bytes\":$B2}],\"summary\":{\"blocks\":2,\"revisions\":5,\"pendings\":1,\"bytes\":$((B1 + B2)),\"problems\":0}}"
+expect_success "{\"blocks\":[{\"blockId\":\"b1\",\"dialect\":\"trx\",\"ranges\":[[0]],\"latest\":{\"trxId\":\"tx:3\",\"rev\":5},\"revisionCount\":3,\"revisionSpan\":[1,5],\"pendings\":[\"t4\"],\"materialized\":2,\"bytes\":$B1},{\"blockId\":\"b2\",\"dialect\":\"trx\",\"ranges\":[[0]],\"latest\":{\"trxId\":\"t2\",\"rev\":3},\"revisionCount\":2,\"revisionSpan\":[1,3],\"pendings\":[],\"materialized\":2,\"bytes\":$B2}],\"summary\":{\"blocks\":2,\"revisions\":5,\"pendings\":1,\"bytes\":$((B1 + B2)),\"problems\":0}}"
 
 case_ "inspect BLOCK --json --revisions"
 run "${O[@]}" inspect b2 --json --revisions
 expect_rc 0
-expect_out "{\"blocks\":[{\"blockId\":\"b2\",\"ranges\":[[0]],\"latest\":{\"trxId\":\"t2\",\"rev\":3},\"revisionCount\":2,\"revisionSpan\":[1,3],\"pendings\":[],\"materialized\":2,\"bytes\":$B2,\"revisions\":[{\"rev\":1,\"trxId\":\"t1\",\"materialized\":true,\"transformBytes\":$(size b2/trx/t1.json)},{\"rev\":3,\"trxId\":\"t2\",\"materialized\":true,\"transformBytes\":$(size b2/trx/t2.json)}]}],\"summary\":{\"blocks\":1,\"revisions\":2,\"pendings\":0,\"bytes\":$B2,\"problems\":0}}"
+expect_out "{\"blocks\":[{\"blockId\":\"b2\",\"dialect\":\"trx\",\"ranges\":[[0]],\"latest\":{\"trxId\":\"t2\",\"rev\":3},\"revisionCount\":2,\"revisionSpan\":[1,3],\"pendings\":[],\"materialized\":2,\"bytes\":$B2,\"revisions\":[{\"rev\":1,\"trxId\":\"t1\",\"materialized\":true,\"transformBytes\":$(size b2/trx/t1.json)},{\"rev\":3,\"trxId\":\"t2\",\"materialized\":true,\"transformBytes\":$(size b2/trx/t2.json)}]}],\"summary\":{\"blocks\":1,\"revisions\":2,\"pendings\":0,\"bytes\":$B2,\"problems\":0}}"
 
 case_ "--pretty prints what JSON.stringify(v, null, 2) would, though streamed"
 run "${O[@]}" inspect --json --revisions
@@ -91,6 +91,7 @@ case_ "inspect: text"
 run "${O[@]}" inspect b1 --revisions
 expect_rc 0
 expect_out "block b1
+  dialect       trx
   ranges        [[0]]
   latest        5 (tx:3)
   revisions     3 (from 1 to 5)
@@ -157,7 +158,7 @@ case_ "inspect (summary) names the file that does not parse, lists the block, ex
 run "${O[@]}" inspect --json b2
 expect_rc 6
 expect_err_line "b2/meta.json"
-if grep -q '"blockId":"b2","ranges":null' "$OUTF"; then ok; else fail "b2 should be listed with null ranges: $(cat "$OUTF")"; fi
+if grep -q '"blockId":"b2","dialect":"trx","ranges":null' "$OUTF"; then ok; else fail "b2 should be listed with null ranges: $(cat "$OUTF")"; fi
 
 # b1 comes last: its lost revision needs a sibling's evidence, gathered after the first pass.
 case_ "repair --dry-run: reports, changes nothing"

@@ -637,7 +637,7 @@ TEST_CASE("inspect summary: per block and for the store, without parsing transfo
   REQUIRE(r->store.pendings == 1);
   REQUIRE(r->store.bytes == seen[0].bytes + seen[1].bytes);
   REQUIRE(r->store.problems == 0);
-  REQUIRE(toJson(b1.toJson()).rfind(R"({"blockId":"b1","ranges":[[0]],"latest":{"trxId":"t3","rev":5},"revisionCount":3,"revisionSpan":[1,5],"pendings":["t4"],)", 0) == 0);
+  REQUIRE(toJson(b1.toJson()).rfind(R"({"blockId":"b1","dialect":"trx","ranges":[[0]],"latest":{"trxId":"t3","rev":5},"revisionCount":3,"revisionSpan":[1,5],"pendings":["t4"],)", 0) == 0);
   // A meta.json that does not parse is a problem of the summary too; the block is still listed.
   f.write("b2/meta.json", "nope");
   f.write("b1/trx/t2.json", "nope");  // transforms are not parsed by the summary

@@ -44,7 +44,7 @@ class FileRawStorage : public RawStorage {
   Result<std::unique_ptr<FileLock>> lockStore(LockMode mode, double timeoutSeconds) override;
   Result<std::unique_ptr<FileLock>> lockBlock(const BlockId& id, double timeoutSeconds) override;
   Result<Dialect> dialect(const BlockId& id) override;
-  Status convertBlock(const BlockId& id, Dialect to) override;
+  Result<bool> convertBlock(const BlockId& id, Dialect to) override;
   Status setStoreDialect(Dialect d) override;
 
   // The dialect a new block takes: --layout, else settings.json, else that of

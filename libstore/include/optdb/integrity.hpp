@@ -133,6 +133,7 @@ struct RevisionSummary {
 
 struct BlockSummary {
   BlockId blockId;
+  Dialect dialect = Dialect::Trx;  // the one its files are written in (SPEC §2)
   std::optional<Ranges> ranges;  // nullopt when meta.json cannot be read
   std::optional<TrxRev> latest;
   std::uint64_t revisionCount = 0;  // complete revisions: revs/ file and committed transform
@@ -141,7 +142,7 @@ struct BlockSummary {
   std::uint64_t materialized = 0;  // materializations retained under blocks/
   std::uint64_t bytes = 0;         // every regular file under the block's directory
   std::optional<std::vector<RevisionSummary>> revisions;  // with SummaryOptions::revisions
-  // {"blockId","ranges","latest"?,"revisionCount","revisionSpan"?:[first,last],
+  // {"blockId","dialect","ranges","latest"?,"revisionCount","revisionSpan"?:[first,last],
   //  "pendings","materialized","bytes","revisions"?}
   Json toJson() const;
 };

@@ -103,10 +103,11 @@ class RawStorage {
   virtual Result<Dialect> dialect(const BlockId& id) = 0;
   // Rewrites the block's files in dialect `to` (SPEC §2 migrate), so that a
   // crash at any instant leaves it reading as before, and running it again
-  // finishes it; also what repair does for a mixed-dialect block. The caller
+  // finishes it; also what repair does for a mixed-dialect block. True when
+  // anything changed (false: all of it was in `to` already). The caller
   // holds the block's lock. Integrity when both dialects hold one
   // transaction's transform and they differ (nothing is converted then).
-  virtual Status convertBlock(const BlockId& id, Dialect to) = 0;
+  virtual Result<bool> convertBlock(const BlockId& id, Dialect to) = 0;
   // Records `d` as the dialect new blocks of the store take.
   virtual Status setStoreDialect(Dialect d) = 0;
 };

@@ -77,6 +77,12 @@ struct CommitResult {
   Json toJson() const;
 };
 
+struct MigrateResult {
+  std::vector<BlockId> migrated;   // converted
+  std::vector<BlockId> unchanged;  // in the target dialect already, or nothing to convert
+  Json toJson() const;             // {"migrated":[…],"unchanged":[…]}
+};
+
 struct CancelResult {
   std::vector<BlockId> cancelled;
   std::vector<BlockId> committed;
@@ -91,6 +97,12 @@ class StorageRepo {
   Result<PendResult> pend(const PendRequest& request);
   Result<CommitResult> commit(const TrxId& trxId, const std::vector<BlockId>& blockIds, Rev rev);
   Result<CancelResult> cancel(const TrxId& trxId, const std::vector<BlockId>& blockIds);
+  // SPEC §2 migrate: each block (every block with `all`, which also makes
+  // `to` the store's dialect first) converted to `to` under its lock.
+  // NotFound, nothing converted, when a named block is not in the store.
+  // `progress` is called after each block: blocks done, blocks in all, the block.
+  Result<MigrateResult> migrate(const std::vector<BlockId>& blockIds, bool all, Dialect to,
+                                const std::function<void(std::size_t, std::size_t, const BlockId&)>& progress = {});
 
   // Finishes every interrupted commit (all, or those touching `blockIds`).
   // Returns the TrxIds finished.
