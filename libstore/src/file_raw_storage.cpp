@@ -242,7 +242,16 @@ Result<bool> FileRawStorage::convertBlock(const BlockId& id, Dialect to) {
   // left of the other dialect is the minority repair would convert.
   BlockMeta converted = *meta;
   converted.dialect = to;
-  if (meta->latest && meta->dialect != to) OPTDB_TRY(saveMeta(id, converted));
+  if (to == Dialect::Actions && !converted.ranges.empty() && converted.ranges.front().start == 0) {
+    // The trx dialect claims revisions from 0; upstream v0.24 holds them from
+    // the first commit (and reads revision 0 of a range from 0 as revision 1).
+    OPTDB_ASSIGN(auto revs, listRevisions(id));
+    Range& first = converted.ranges.front();
+    if (!revs.empty() && (!first.end || revs.front() < *first.end)) first.start = revs.front();
+    else converted.ranges.erase(converted.ranges.begin());
+  }
+  const bool metaChanged = (meta->latest && meta->dialect != to) || converted.ranges != meta->ranges;
+  if (metaChanged) OPTDB_TRY(saveMeta(id, converted));
   dialects_[id] = to;
   // 3. The other dialect's files, then its directory, removed durably.
   for (const auto& e : entries) {
@@ -264,7 +273,7 @@ Result<bool> FileRawStorage::convertBlock(const BlockId& id, Dialect to) {
   }
   // 4. The revision index: built for trx, removed for actions (also when a
   // run killed before this step left the rest done).
-  const bool changed = fromExists || meta->dialect != to;
+  const bool changed = fromExists || metaChanged;
   OPTDB_ASSIGN(const FileType index, env_->fileType(indexPath(id)));
   if (changed || (index == FileType::None) == (to == Dialect::Trx)) OPTDB_TRY(rebuildRevisionIndex(id, converted));
   return changed;

@@ -66,7 +66,14 @@ void history(StorageRepo& repo) {
 std::string reads(StorageRepo& repo) {
   std::string out;
   for (const auto& id : kBlocks) {
-    for (Rev r = 0; r <= 8; ++r) out += id + "@" + std::to_string(r) + " " + readBlock(repo, id, r) + "\n";
+    for (Rev r = 0; r <= 8; ++r) {
+      std::string b = readBlock(repo, id, r);
+      // Below a block's first commit there is none: absent where the trx
+      // dialect holds revisions from 0, not held where migrate to actions
+      // narrowed the range to the first commit, as upstream writes it.
+      if (b == "<absent>" || b == "<not found>") b = "<no block>";
+      out += id + "@" + std::to_string(r) + " " + b + "\n";
+    }
     auto g = repo.get({id});
     REQUIRE(g.isOk());
     out += toJson(g->toJson()) + "\n";
@@ -229,6 +236,8 @@ TEST_CASE("migrate: a kill or a power cut at every mutation leaves every block r
         for (const auto& id : kBlocks) CHECK(shown(s, id) == std::set<Dialect>{to});
         CHECK(s.read(".optdb/settings.json") == std::string(R"({"layout":")") + namesOf(to).name + "\"}");
         CHECK(reads(*s.repo) == before);
+        // Upstream's ranges: from the first commit, not from 0.
+        if (to == Dialect::Actions) CHECK(s.read("a/meta.json") == R"({"ranges":[[1]],"latest":{"actionId":"t6","rev":7}})");
         if (to == Dialect::Actions) CHECK(!s.has("a/revs/optdb-index"));
         else CHECK(s.has("a/revs/optdb-index"));
         if (done.isOk()) break;  // k passed migrate's last mutation
