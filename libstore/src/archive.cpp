@@ -439,6 +439,9 @@ class BlockArchiver {
       }
       hi = req.to;
     }
+    // A block holding no range (an actions block with pendings only): its
+    // pendings travel in one archive of no revisions.
+    if (held.empty() && !req.rev && !req.to) return archivePiece(lo, std::nullopt);
     for (const auto& piece : held) {
       Rev s = std::max(piece.start, lo);
       std::optional<Rev> e = piece.end;
@@ -615,8 +618,12 @@ Result<std::optional<std::string>> applyArchive(RawStorage& raw, const BlockArch
   OPTDB_ASSIGN(const Dialect dialect, raw.dialect(id));
   BlockMeta m = meta ? *meta : newBlockMeta(dialect);
   if (!meta) m.ranges.clear();  // a restored block holds only what its archives claim
-  m.ranges.push_back(a.range);
-  m.ranges = normalizeRanges(std::move(m.ranges));
+  // An actions block holds revisions from its first commit (upstream v0.24):
+  // an archive of pendings alone adds none.
+  if (!a.revisions.empty() || m.dialect == Dialect::Trx) {
+    m.ranges.push_back(a.range);
+    m.ranges = normalizeRanges(std::move(m.ranges));
+  }
   if (!a.revisions.empty()) {
     const TrxRev& top = a.revisions.back().trx;
     if (!m.latest || top.rev > m.latest->rev) m.latest = top;

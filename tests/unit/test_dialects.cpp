@@ -298,3 +298,25 @@ TEST_CASE("a mixed-dialect block is reported, and repair converts it to its meta
   CHECK(reads(*s.repo) == before);
   CHECK(s.check().empty());
 }
+
+TEST_CASE("a block with only pendings travels through archive and restore in either dialect", "[dialect]") {
+  Store s;  // actions: the block holds no range
+  pendOk(*s.repo, "p1", R"({"inserts":{"p":)" + B("p", R"("v":1)") + "}}");
+  REQUIRE(s.read("p/meta.json") == R"({"ranges":[]})");
+  std::string archives;
+  ArchiveRequest req;
+  req.blockIds = {"p"};
+  REQUIRE(writeArchives(*s.raw, req, [&](const BlockArchive& a) {
+            appendArchiveLine(archives, a);
+            return Status::ok();
+          }).isOk());
+  CHECK(archives.find(R"("pending":{"p1":{"actionId":"p1","transforms":)") != std::string::npos);
+  for (Dialect d : kDialects) {
+    INFO(namesOf(d).name);
+    Store t(d);
+    REQUIRE(restoreArchives(*t.raw, {{"a", archives}}, 5).isOk());
+    CHECK(t.read("p/meta.json") == (d == Dialect::Actions ? R"({"ranges":[]})" : R"({"ranges":[[0]]})"));
+    CHECK(t.read("p/pend/p1.json") == s.read("p/pend/p1.json"));
+    CHECK(t.check().empty());
+  }
+}
