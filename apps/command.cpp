@@ -127,6 +127,40 @@ Result<std::string> readInput(const std::string& file) {
   }
 }
 
+Result<std::optional<std::string>> StdinLines::next() {
+  const std::uint64_t limit = Env::kMaxStoredFileBytes;
+  bool tooLong = false;
+  for (;;) {
+    if (auto nl = buf_.find('\n', pos_); nl != std::string::npos) {
+      std::string line = buf_.substr(pos_, nl - pos_);
+      pos_ = nl + 1;
+      if (tooLong) return Status::invalid(fmt::format("a line longer than {} bytes", limit));
+      return std::optional<std::string>(std::move(line));
+    }
+    if (eof_) {
+      if (pos_ == buf_.size()) return std::optional<std::string>();
+      std::string line = buf_.substr(pos_);
+      pos_ = buf_.size();
+      if (tooLong) return Status::invalid(fmt::format("a line longer than {} bytes", limit));
+      return std::optional<std::string>(std::move(line));
+    }
+    buf_.erase(0, pos_);
+    pos_ = 0;
+    if (buf_.size() > limit) {  // keep skipping until its end
+      tooLong = true;
+      buf_.clear();
+    }
+    char chunk[65536];
+    ssize_t n = ::read(STDIN_FILENO, chunk, sizeof chunk);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::io(fmt::format("reading stdin: {}", std::strerror(errno)));
+    }
+    if (n == 0) eof_ = true;
+    else buf_.append(chunk, static_cast<std::size_t>(n));
+  }
+}
+
 void reserveStandardDescriptors() {
   // A descriptor closed by the caller would be the next one optdb opens (a
   // lock, a store file), and results or messages would be written into it.

@@ -35,6 +35,7 @@ void addArchive(CLI::App& app, Globals& g);
 void addRestore(CLI::App& app, Globals& g);
 void addRepair(CLI::App& app, Globals& g);
 void addMigrate(CLI::App& app, Globals& g);
+void addBatch(CLI::App& app, Globals& g);
 
 // Makes `sub` take `--` anywhere among its positional arguments: `get b1 -- -x`
 // as well as `get -- b1 -x`. (CLI11 2.1 hands a `--` that comes after the
@@ -55,6 +56,20 @@ Result<FileRawStorage*> directoryTree(StorageRepo& repo);
 
 // The whole of FILE, or of stdin for "-".
 Result<std::string> readInput(const std::string& file);
+
+// stdin a line at a time, in bounded memory: a line longer than the stored-file
+// limit is an error for that line (the rest of it skipped), not for the input.
+class StdinLines {
+ public:
+  // The next line without its "\n" (a last line without one too); nullopt at
+  // the end; InvalidInput for a line that is too long (the next call goes on after it).
+  Result<std::optional<std::string>> next();
+
+ private:
+  std::string buf_;
+  std::size_t pos_ = 0;
+  bool eof_ = false;
+};
 
 // Results on stdout: everything a command prints to stdout goes through
 // these, and every write is checked (SPEC §7: a failed write to stdout, a

@@ -23,7 +23,7 @@ void addCommit(CLI::App& app, Globals& g) {
     OPTDB_ASSIGN(auto repo, openRepo(g));
     OPTDB_ASSIGN(auto result, repo->commit(args->trx, args->blocks, rev));
     OPTDB_TRY(printJson(g, result.toJson()));
-    if (!result.success) g.exitCode = static_cast<int>(Code::Stale);
+    g.exitCode = static_cast<int>(result.exitCode());
     return Status::ok();
   });
 }

@@ -89,7 +89,7 @@ void addGet(CLI::App& app, Globals& g) {
       else if (!state.block)
         printError(fmt::format("block {}: no block (never committed in this store, or deleted)", id));
     }
-    if (result.anyMissing()) g.exitCode = static_cast<int>(Code::NotFound);
+    g.exitCode = static_cast<int>(result.exitCode());
     return Status::ok();
   });
 }

@@ -13,7 +13,7 @@ namespace {
 
 using namespace optdb::cli;
 
-constexpr const char* kCommands = "get, pend, commit, cancel, inspect, archive, restore, repair, migrate";
+constexpr const char* kCommands = "get, pend, commit, cancel, inspect, archive, restore, repair, migrate, batch";
 
 // CLI11's own messages name neither the command nor what to do next, and some
 // are misleading ("A subcommand is required" for a mistyped command or an
@@ -135,6 +135,7 @@ int main(int argc, char** argv) {
   addRestore(app, g);
   addRepair(app, g);
   addMigrate(app, g);
+  addBatch(app, g);
 
   try {
     app.parse(argc, argv);

@@ -33,11 +33,9 @@ void addPend(CLI::App& app, Globals& g) {
     if (args->revOpt->count() > 0) {
       OPTDB_ASSIGN(req.rev, revOption(args->rev, "--rev"));
     }
-    if (args->policy == "c") req.policy = Policy::Continue;
-    else if (args->policy == "f") req.policy = Policy::Fail;
-    else if (args->policy == "r") req.policy = Policy::Return;
-    else if (args->policy == "w") req.policy = Policy::Wait;
-    else return Status::invalid("--policy: expected c, f, r or w, got '" + args->policy + "'");
+    auto policy = parsePolicy(args->policy);
+    if (!policy) return Status::invalid("--policy: expected c, f, r or w, got '" + args->policy + "'");
+    req.policy = *policy;
     OPTDB_ASSIGN(req.timeoutSeconds, secondsOption(args->timeout, "--timeout"));
     // With no FILE and a terminal on stdin, reading would just hang, silently.
     if (args->fileOpt->count() == 0 && ::isatty(STDIN_FILENO))
@@ -51,8 +49,7 @@ void addPend(CLI::App& app, Globals& g) {
     OPTDB_ASSIGN(auto repo, openRepo(g));
     OPTDB_ASSIGN(auto result, repo->pend(req));
     OPTDB_TRY(printJson(g, result.toJson()));
-    if (result.outcome == PendResult::Outcome::Stale) g.exitCode = static_cast<int>(Code::Stale);
-    if (result.outcome == PendResult::Outcome::PendingConflict) g.exitCode = static_cast<int>(Code::PendingConflict);
+    g.exitCode = static_cast<int>(result.exitCode());
     return Status::ok();
   });
 }

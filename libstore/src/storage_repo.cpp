@@ -52,6 +52,14 @@ Json encodeMissing(const std::vector<MissingTrx>& missing) {
 
 }  // namespace
 
+std::optional<Policy> parsePolicy(std::string_view text) {
+  if (text == "c") return Policy::Continue;
+  if (text == "f") return Policy::Fail;
+  if (text == "r") return Policy::Return;
+  if (text == "w") return Policy::Wait;
+  return std::nullopt;
+}
+
 bool GetResult::anyMissing() const {
   return std::any_of(blocks.begin(), blocks.end(), [](const auto& b) { return !b.second.block || b.second.notFound; });
 }

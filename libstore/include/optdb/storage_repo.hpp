@@ -38,6 +38,7 @@ struct GetResult {
   // Any block asked for is absent or could not be obtained (exit 3).
   bool anyMissing() const;
   Json toJson() const;
+  Code exitCode() const { return anyMissing() ? Code::NotFound : Code::Ok; }
 };
 
 // One transaction a caller has not seen, restricted to the blocks it asked about.
@@ -54,6 +55,8 @@ struct PendingRef {
 };
 
 enum class Policy { Continue, Fail, Return, Wait };
+// "c", "f", "r", "w" (SPEC §3); nullopt for anything else.
+std::optional<Policy> parsePolicy(std::string_view text);
 
 struct PendRequest {
   TrxId trxId;
@@ -69,24 +72,32 @@ struct PendResult {
   std::vector<PendingRef> pending;
   std::vector<BlockId> blockIds;
   Json toJson() const;
+  Code exitCode() const {
+    return outcome == Outcome::Stale             ? Code::Stale
+           : outcome == Outcome::PendingConflict ? Code::PendingConflict
+                                                 : Code::Ok;
+  }
 };
 
 struct CommitResult {
   bool success = false;  // false: stale, see missing
   std::vector<MissingTrx> missing;
   Json toJson() const;
+  Code exitCode() const { return success ? Code::Ok : Code::Stale; }
 };
 
 struct MigrateResult {
   std::vector<BlockId> migrated;   // converted
   std::vector<BlockId> unchanged;  // in the target dialect already, or nothing to convert
   Json toJson() const;             // {"migrated":[…],"unchanged":[…]}
+  Code exitCode() const { return Code::Ok; }
 };
 
 struct CancelResult {
   std::vector<BlockId> cancelled;
   std::vector<BlockId> committed;
   Json toJson() const;
+  Code exitCode() const { return Code::Ok; }
 };
 
 class StorageRepo {

@@ -1,0 +1,60 @@
+// optdb batch: many requests through one process (SPEC §8).
+#include "command.hpp"
+#include "optdb/batch.hpp"
+
+#include <fmt/format.h>
+
+namespace optdb::cli {
+
+void addBatch(CLI::App& app, Globals& g) {
+  struct Args {
+    bool buffer = false;
+  };
+  auto args = std::make_shared<Args>();
+  auto* sub = app.add_subcommand("batch", "Answer NDJSON requests on stdin, one response line each, in order");
+  sub->add_flag("--buffer", args->buffer, "Write responses at {\"op\":\"flush\"} and at the end, not one by one");
+  sub->footer(
+      "Requests: {\"op\":\"get\"|\"pend\"|\"commit\"|\"cancel\"|\"inspect\"|\"flush\", \"id\"?, …} (see optdb-batch(1)).\n"
+      "Examples:\n"
+      "  printf '%s\\n' '{\"op\":\"get\",\"blockIds\":[\"b1\"]}' | optdb --store ./db batch\n"
+      "  jq -c '{op:\"get\",blockIds:[.]}' ids.json | optdb --store ./db batch | jq -c .result\n"
+      "  coproc DB { optdb --store ./db batch; }\n"
+      "  echo '{\"op\":\"get\",\"blockIds\":[\"b1\"],\"id\":1}' >&\"${DB[1]}\"; read -r answer <&\"${DB[0]}\"");
+  setAction(sub, g, [&g, args]() -> Status {
+    OPTDB_ASSIGN(auto repo, openRepo(g));
+    BatchSession session(*repo);
+    StdinLines lines;
+    std::string pending;  // --buffer: the responses not yet written
+    std::size_t pendingCount = 0;
+    for (std::size_t lineNo = 1;; ++lineNo) {
+      auto line = lines.next();
+      BatchResponse r;
+      if (!line) {
+        if (line.status().code() != Code::InvalidInput) return line.status();
+        r.response = Json::object();
+        r.response["exit"] = static_cast<int>(Code::InvalidInput);
+        r.response["error"] = fmt::format("line {}: {}", lineNo, line.status().message());
+      } else if (!*line) {
+        break;
+      } else if (line->value().find_first_not_of(" \t\r") == std::string::npos) {
+        continue;  // a blank line is no request
+      } else {
+        r = session.answer(**line, lineNo);
+      }
+      if (r.flush) r.response["result"]["flushed"] = pendingCount;
+      appendJson(pending, r.response);
+      pending.push_back('\n');
+      ++pendingCount;
+      if (!args->buffer || r.flush) {
+        OPTDB_TRY(writeStdout(pending));
+        OPTDB_TRY(flushStdout());
+        pending.clear();
+        pendingCount = 0;
+      }
+    }
+    OPTDB_TRY(writeStdout(pending));
+    return flushStdout();
+  });
+}
+
+}  // namespace optdb::cli

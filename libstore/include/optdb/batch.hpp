@@ -1,0 +1,34 @@
+// optdb batch (SPEC §8): one request line of NDJSON answered with the
+// response line the protocol gives, through the same StorageRepo calls (and
+// the same results, JSON and exit statuses) as the one-shot commands.
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+
+#include "optdb/json.hpp"
+#include "optdb/storage_repo.hpp"
+
+namespace optdb {
+
+struct BatchResponse {
+  Json response;       // {"id"?,"exit":E,"result":R} or {"id"?,"exit":E,"error":"…"}
+  bool flush = false;  // the request was {"op":"flush"}: the caller fills in what it flushed
+};
+
+class BatchSession {
+ public:
+  explicit BatchSession(StorageRepo& repo) : repo_(repo) {}
+
+  // The answer to request line `lineNo` (counted from 1). A line that is not
+  // JSON or not a valid request is answered with exit 2 and "line N: …";
+  // nothing a request does ends the session.
+  // A flush is answered {"exit":0,"result":{"flushed":0}}: the caller sets
+  // the count of responses it delivered.
+  BatchResponse answer(std::string_view line, std::size_t lineNo);
+
+ private:
+  StorageRepo& repo_;
+};
+
+}  // namespace optdb
