@@ -271,12 +271,10 @@ Result<bool> FileRawStorage::convertBlock(const BlockId& id, Dialect to) {
     knownDirs_.erase(from);
     OPTDB_TRY(syncDirIfNeeded(id));
   }
-  // 4. The revision index: built for trx, removed for actions (also when a
-  // run killed before this step left the rest done).
-  const bool changed = fromExists || metaChanged;
-  OPTDB_ASSIGN(const FileType index, env_->fileType(indexPath(id)));
-  if (changed || (index == FileType::None) == (to == Dialect::Trx)) OPTDB_TRY(rebuildRevisionIndex(id, converted));
-  return changed;
+  // 4. The revision index, moved to the dialect's place (also when a run
+  // killed before this step left the rest done).
+  OPTDB_TRY(rebuildRevisionIndex(id, converted));
+  return fromExists || metaChanged;
 }
 
 Status FileRawStorage::syncDirIfNeeded(const std::string& dir) { return sync_ ? env_->syncDir(dir) : Status::ok(); }
@@ -405,14 +403,14 @@ Result<std::vector<Rev>> FileRawStorage::listRevisions(const BlockId& id) {
 
 Result<std::unique_ptr<RevisionList>> FileRawStorage::openIndex(const BlockId& id, const BlockMeta& meta) {
   std::unique_ptr<RevisionList> none;
-  if (meta.dialect != Dialect::Trx) return none;  // an actions block has no index (below)
-  auto file = env_->newRandomAccessFile(indexPath(id));
+  const std::string path = indexPath(id, meta.dialect);
+  auto file = env_->newRandomAccessFile(path);
   if (!file) return none;  // missing (or unreadable): the directory listing is the truth
   const auto size = (*file)->size();
   if (size < kRecordSize || size % kRecordSize != 0) return none;  // torn by a crash
   OPTDB_ASSIGN(auto header, (*file)->read(0, kRecordSize));
   if (header != rangesStamp(meta.ranges)) return none;  // built for other ranges
-  auto list = std::make_unique<IndexRevisionList>(std::move(file).value(), indexPath(id));
+  auto list = std::make_unique<IndexRevisionList>(std::move(file).value(), path);
   if (meta.latest) {  // another writer may have added revisions the index lacks
     auto at = list->lowerBound(meta.latest->rev);
     if (!at || *at == list->size()) return none;
@@ -430,9 +428,8 @@ Result<std::unique_ptr<RevisionList>> FileRawStorage::revisions(const BlockId& i
 }
 
 Status FileRawStorage::indexRevision(const BlockId& id, const BlockMeta& before, const BlockMeta& after, Rev rev) {
-  if (after.dialect != Dialect::Trx) return rebuildRevisionIndex(id, after);
   OPTDB_ASSIGN(auto index, openIndex(id, before));
-  if (index && rangesStamp(before.ranges) == rangesStamp(after.ranges)) {
+  if (index && before.dialect == after.dialect && rangesStamp(before.ranges) == rangesStamp(after.ranges)) {
     // Appended only after the old latest: a record above it is left by an
     // attempt that never reached its revision file and must not stay.
     bool above = index->size() == 0;
@@ -440,7 +437,7 @@ Status FileRawStorage::indexRevision(const BlockId& id, const BlockMeta& before,
       OPTDB_ASSIGN(Rev last, index->at(index->size() - 1));
       above = last < rev && (before.latest ? last <= before.latest->rev : false);
     }
-    auto file = above ? env_->newAppendableFile(indexPath(id)) : Status::notFound("");
+    auto file = above ? env_->newAppendableFile(indexPath(id, after.dialect)) : Status::notFound("");
     if (file) {
       Status s = (*file)->append(indexRecord(rev));
       if (s && sync_) s = (*file)->sync();
@@ -456,29 +453,27 @@ Status FileRawStorage::indexRevision(const BlockId& id, const BlockMeta& before,
     revs.push_back(rev);
     std::sort(revs.begin(), revs.end());
   }
-  std::string data = rangesStamp(after.ranges);
-  data.reserve(kRecordSize * (revs.size() + 1));
-  for (Rev r : revs) data += indexRecord(r);
-  return writeAtomic(revsDir(id), kRevisionIndexFile, data);
+  return writeIndex(id, after, revs);
 }
 
-Status FileRawStorage::rebuildRevisionIndex(const BlockId& id, const BlockMeta& meta) {
-  if (meta.dialect != Dialect::Trx) {
-    // A block in upstream v0.24's dialect holds exactly the files upstream
-    // writes: its revisions are listed from revs/, and an index a trx past
-    // left is removed.
-    Status s = env_->removeFile(indexPath(id));
-    if (s.code() == Code::NotFound) return Status::ok();
-    OPTDB_TRY(s);
-    return syncDirIfNeeded(revsDir(id));  // or a power cut brings it back
-  }
-  OPTDB_ASSIGN(auto revs, listRevisions(id));
-  OPTDB_ASSIGN(const FileType indexType, env_->fileType(indexPath(id)));
-  if (revs.empty() && indexType == FileType::None) return Status::ok();
+Status FileRawStorage::writeIndex(const BlockId& id, const BlockMeta& meta, const std::vector<Rev>& revs) {
   std::string data = rangesStamp(meta.ranges);
   data.reserve(kRecordSize * (revs.size() + 1));
   for (Rev r : revs) data += indexRecord(r);
-  return writeAtomic(revsDir(id), kRevisionIndexFile, data);
+  return writeAtomic(indexDir(id, meta.dialect), indexName(id, meta.dialect), data);
+}
+
+Status FileRawStorage::rebuildRevisionIndex(const BlockId& id, const BlockMeta& meta) {
+  // An index the block's other dialect kept goes: in revs/, it would be a
+  // file upstream v0.24 does not write.
+  const Dialect other = otherDialect(meta.dialect);
+  Status gone = env_->removeFile(indexPath(id, other));
+  if (gone) OPTDB_TRY(syncDirIfNeeded(indexDir(id, other)));  // or a power cut brings it back
+  else if (gone.code() != Code::NotFound) return gone;
+  OPTDB_ASSIGN(auto revs, listRevisions(id));
+  OPTDB_ASSIGN(const FileType indexType, env_->fileType(indexPath(id, meta.dialect)));
+  if (revs.empty() && indexType == FileType::None) return Status::ok();
+  return writeIndex(id, meta, revs);
 }
 
 Status FileRawStorage::addToRevisionIndex(const BlockId& id, const std::optional<BlockMeta>& before,
@@ -489,7 +484,7 @@ Status FileRawStorage::addToRevisionIndex(const BlockId& id, const std::optional
   }
   if (!index) return rebuildRevisionIndex(id, after);
   // Current for `before`: merge its records (one sequential read) with what was added.
-  OPTDB_ASSIGN(auto text, env_->readFile(indexPath(id)));
+  OPTDB_ASSIGN(auto text, env_->readFile(indexPath(id, after.dialect)));
   std::vector<Rev> revs;
   revs.reserve(text.size() / kRecordSize + added.size());
   for (std::size_t off = kRecordSize; off + kRecordSize <= text.size(); off += kRecordSize) {
@@ -500,10 +495,7 @@ Status FileRawStorage::addToRevisionIndex(const BlockId& id, const std::optional
   revs.insert(revs.end(), added.begin(), added.end());
   std::sort(revs.begin(), revs.end());
   revs.erase(std::unique(revs.begin(), revs.end()), revs.end());
-  std::string data = rangesStamp(after.ranges);
-  data.reserve(kRecordSize * (revs.size() + 1));
-  for (Rev r : revs) data += indexRecord(r);
-  return writeAtomic(revsDir(id), kRevisionIndexFile, data);
+  return writeIndex(id, after, revs);
 }
 
 Result<std::optional<Transform>> FileRawStorage::readTransform(const BlockId& id, const std::string& dir,

@@ -14,7 +14,11 @@ std::string metaPath(const BlockId& id) { return join(id, kMetaFile); }
 std::string subdirPath(const BlockId& id, const char* subdir) { return join(id, subdir); }
 std::string committedDir(const BlockId& id, Dialect dialect) { return join(id, namesOf(dialect).committedSubdir); }
 std::string revPath(const BlockId& id, Rev rev) { return join(subdirPath(id, kRevsSubdir), encodeRevFileName(rev)); }
-std::string indexPath(const BlockId& id) { return join(subdirPath(id, kRevsSubdir), kRevisionIndexFile); }
+std::string indexDir(const BlockId& id, Dialect dialect) {
+  return dialect == Dialect::Trx ? subdirPath(id, kRevsSubdir) : kIndexesPath;
+}
+std::string indexName(const BlockId& id, Dialect dialect) { return dialect == Dialect::Trx ? kRevisionIndexFile : id; }
+std::string indexPath(const BlockId& id, Dialect dialect) { return join(indexDir(id, dialect), indexName(id, dialect)); }
 std::string lockPath(const BlockId& id) { return join(kLocksPath, id); }
 
 std::string encodeTrxFileName(const TrxId& trxId) {

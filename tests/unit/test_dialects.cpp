@@ -112,6 +112,7 @@ TEST_CASE("a new store takes the actions dialect and records it; --layout, setti
     CHECK(s.has("a/actions/t1.json"));
     CHECK(!s.has("a/trx"));
     CHECK(!s.has("a/revs/optdb-index"));  // upstream's files, no more
+    CHECK(s.has(".optdb/index/a"));       // the revision index is optdb's own
   }
   {
     Store s(Dialect::Trx);
@@ -238,8 +239,9 @@ TEST_CASE("migrate: a kill or a power cut at every mutation leaves every block r
         CHECK(reads(*s.repo) == before);
         // Upstream's ranges: from the first commit, not from 0.
         if (to == Dialect::Actions) CHECK(s.read("a/meta.json") == R"({"ranges":[[1]],"latest":{"actionId":"t6","rev":7}})");
-        if (to == Dialect::Actions) CHECK(!s.has("a/revs/optdb-index"));
-        else CHECK(s.has("a/revs/optdb-index"));
+        // optdb's revision index: in revs/ for trx, under .optdb/ for actions (upstream's tree exactly).
+        CHECK(s.has("a/revs/optdb-index") == (to == Dialect::Trx));
+        CHECK(s.has(".optdb/index/a") == (to == Dialect::Actions));
         if (done.isOk()) break;  // k passed migrate's last mutation
       }
     }

@@ -85,6 +85,8 @@ class FileRawStorage : public RawStorage {
   Result<bool> removeTrxFiles(const std::string& dir, const TrxId& trxId);
   Status syncDirIfNeeded(const std::string& dir);
   Result<std::optional<Transform>> readTransform(const BlockId& id, const std::string& dir, const TrxId& trxId);
+  // The index of `revs` for `meta`, in the place of meta's dialect.
+  Status writeIndex(const BlockId& id, const BlockMeta& meta, const std::vector<Rev>& revs);
   // The index when it is current for `meta`, else nullptr.
   Result<std::unique_ptr<RevisionList>> openIndex(const BlockId& id, const BlockMeta& meta);
 

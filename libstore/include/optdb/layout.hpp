@@ -18,9 +18,12 @@ inline constexpr const char* kRevsSubdir = "revs";
 inline constexpr const char* kPendSubdir = "pend";
 // Committed transforms: namesOf(dialect).committedSubdir (trx/ or actions/).
 inline constexpr const char* kBlocksSubdir = "blocks";
-// optdb's revision index, revs/optdb-index: not a .json name, so never data
-// to other readers. A header and one record per revision, 17 bytes each.
+// optdb's revision index: a header and one record per revision, 17 bytes
+// each. A trx block keeps it as revs/optdb-index (not a .json name, so never
+// data to other readers); an actions block, whose tree holds exactly what
+// upstream v0.24 writes, under .optdb/index/<blockId>.
 inline constexpr const char* kRevisionIndexFile = "optdb-index";
+inline constexpr const char* kIndexesPath = ".optdb/index";
 
 // optdb's own files, beneath <store>/.optdb/: never a block.
 inline constexpr const char* kOwnDir = ".optdb";
@@ -38,7 +41,10 @@ std::string metaPath(const BlockId& id);
 std::string subdirPath(const BlockId& id, const char* subdir);
 std::string committedDir(const BlockId& id, Dialect dialect);
 std::string revPath(const BlockId& id, Rev rev);
-std::string indexPath(const BlockId& id);
+// The revision index of a block in `dialect`: its directory and its name there.
+std::string indexDir(const BlockId& id, Dialect dialect);
+std::string indexName(const BlockId& id, Dialect dialect);
+std::string indexPath(const BlockId& id, Dialect dialect);
 std::string lockPath(const BlockId& id);
 
 // "<trxId>.json" with ':' written %3A.
