@@ -13,7 +13,17 @@ namespace {
 
 using namespace optdb::cli;
 
-constexpr const char* kCommands = "get, pend, commit, cancel, inspect, archive, restore, repair, migrate, batch";
+// Every subcommand, in the order --help lists them: the one table of them.
+constexpr void (*kSubcommands[])(CLI::App&, Globals&) = {addGet,    addPend,    addCommit, addCancel,  addInspect,
+                                                         addArchive, addRestore, addRepair, addMigrate, addBatch};
+
+// "get, pend, …", from the subcommands registered.
+std::string commandNames(const CLI::App& app) {
+  std::string out;
+  for (const auto* sub : app.get_subcommands([](const CLI::App*) { return true; }))
+    out += (out.empty() ? "" : ", ") + sub->get_name();
+  return out;
+}
 
 // CLI11's own messages name neither the command nor what to do next, and some
 // are misleading ("A subcommand is required" for a mistyped command or an
@@ -32,11 +42,11 @@ std::string describeParseError(const CLI::App& app, const CLI::ParseError& e) {
   std::string msg = e.what();
 
   if (cmd.empty() && dynamic_cast<const CLI::RequiredError*>(&e) && msg == "A subcommand is required") {
-    if (left.empty()) return std::string("no command given (one of ") + kCommands + "); " + hint;
+    if (left.empty()) return "no command given (one of " + commandNames(app) + "); " + hint;
     const std::string& first = left.front();
     if (first == "--") return "the command must come before '--'; " + hint;
     if (first.size() > 1 && first[0] == '-') return "unknown option '" + first + "'; " + hint;
-    return "unknown command '" + first + "' (expected one of " + kCommands + "); " + hint;
+    return "unknown command '" + first + "' (expected one of " + commandNames(app) + "); " + hint;
   }
   if (dynamic_cast<const CLI::ExtrasError*>(&e) && !left.empty()) {
     std::string what = describeLeftover(left.front());
@@ -126,16 +136,7 @@ int main(int argc, char** argv) {
     g.lockTimeout = *t;
   });
 
-  addGet(app, g);
-  addPend(app, g);
-  addCommit(app, g);
-  addCancel(app, g);
-  addInspect(app, g);
-  addArchive(app, g);
-  addRestore(app, g);
-  addRepair(app, g);
-  addMigrate(app, g);
-  addBatch(app, g);
+  for (auto add : kSubcommands) add(app, g);
 
   try {
     app.parse(argc, argv);

@@ -660,24 +660,11 @@ Result<std::vector<CommitIntent>> FileRawStorage::listIntents() {
   std::vector<CommitIntent> out;
   for (const auto& e : *entries) {
     if (e.type != FileType::File || !decodeTrxFileName(e.name)) continue;
-    std::string path = join(kIntentsPath, e.name);
-    OPTDB_ASSIGN(auto j, readJson(path));
-    if (!j) continue;
-    CommitIntent in;
-    bool ok = j->is_object() && j->contains("trxId") && (*j)["trxId"].is_string() && j->contains("blockIds") &&
-              (*j)["blockIds"].is_array();
-    if (ok) {
-      in.trxId = (*j)["trxId"].get<std::string>();
-      auto rev = decodeRev(j->value("rev", Json()), "rev");
-      ok = rev.isOk() && validateTrxId(in.trxId, "").isOk();
-      if (ok) in.rev = *rev;
-      for (const auto& b : (*j)["blockIds"]) {
-        if (!b.is_string() || !validateBlockId(b.get<std::string>(), "")) ok = false;
-        else in.blockIds.push_back(b.get<std::string>());
-      }
-    }
-    if (!ok) return Status::integrity(fmt::format("{}: malformed commit intent", path));
-    out.push_back(std::move(in));
+    const std::string path = join(kIntentsPath, e.name);
+    OPTDB_ASSIGN(auto text, readIfExists(path));
+    if (!text) continue;  // finished meanwhile
+    OPTDB_ASSIGN(auto intent, decodeIntent(*text, path));
+    out.push_back(std::move(intent));
   }
   return out;
 }

@@ -141,7 +141,7 @@ TEST_CASE("pend, commit and get: results in the documented shape", "[repo]") {
 
   // Any id obeying the rules works, not only base64url.
   const std::string longId(255, 'x');
-  for (const std::string id : {std::string("\xc3\xa9 \xe2\x9c\x93"), std::string("-dash"), std::string("a b"), longId}) {
+  for (const std::string& id : {std::string("\xc3\xa9 \xe2\x9c\x93"), std::string("-dash"), std::string("a b"), longId}) {
     INFO("block id " << id);
     apply(*s, "u" + std::to_string(id.size()), R"({"inserts":{")" + id + R"(":)" + B(id, R"("v":1)") + "}}", 2);
     CHECK(read(*s, id) == B(id, R"("v":1)"));
