@@ -160,8 +160,8 @@ void addArchive(CLI::App& app, Globals& g) {
       if (!n || *n < 1) return Status::invalid(fmt::format("--chunk: expected a number of revisions >= 1, got '{}'", args->chunk));
       req.chunk = static_cast<std::size_t>(*n);
     }
-    OPTDB_ASSIGN(auto repo, openRepo(g));
-    Output out(args->output == "-" ? std::string() : args->output, repo->options().sync);
+    OPTDB_ASSIGN(auto store, openStoreOf(g));
+    Output out(args->output == "-" ? std::string() : args->output, store->options().sync);
     OPTDB_TRY(out.open());
     std::string line;
     auto sink = [&](const BlockArchive& a) -> Status {
@@ -171,7 +171,7 @@ void addArchive(CLI::App& app, Globals& g) {
     };
     {
       BlockProgress progress("archive");
-      OPTDB_TRY(writeArchives(repo->raw(), req, sink, progress.callback()));
+      OPTDB_TRY(store->archive(req, sink, progress.callback()));
     }
     return out.commit();
   });

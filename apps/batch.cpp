@@ -21,8 +21,8 @@ void addBatch(CLI::App& app, Globals& g) {
       "  coproc DB { optdb --store ./db batch; }\n"
       "  echo '{\"op\":\"get\",\"blockIds\":[\"b1\"],\"id\":1}' >&\"${DB[1]}\"; read -r answer <&\"${DB[0]}\"");
   setAction(sub, g, [&g, args]() -> Status {
-    OPTDB_ASSIGN(auto repo, openRepo(g));
-    BatchSession session(*repo);
+    OPTDB_ASSIGN(auto store, openStoreOf(g));
+    BatchSession session(*store);
     StdinLines lines;
     std::string pending;  // --buffer: the responses not yet written
     std::size_t pendingCount = 0;

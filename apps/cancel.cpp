@@ -17,8 +17,8 @@ void addCancel(CLI::App& app, Globals& g) {
   setAction(sub, g, [&g, args]() -> Status {
     OPTDB_TRY(validateTrxId(args->trx, "--trx"));
     OPTDB_TRY(validateBlockArgs(args->blocks));
-    OPTDB_ASSIGN(auto repo, openRepo(g));
-    OPTDB_ASSIGN(auto result, repo->cancel(args->trx, args->blocks));
+    OPTDB_ASSIGN(auto store, openStoreOf(g));
+    OPTDB_ASSIGN(auto result, store->cancel(args->trx, args->blocks));
     OPTDB_TRY(printJson(g, result.toJson()));
     return Status::ok();
   });

@@ -83,15 +83,9 @@ std::function<void(std::size_t, std::size_t, const BlockId&)> BlockProgress::cal
   };
 }
 
-Result<std::unique_ptr<StorageRepo>> openRepo(const Globals& g, RestoreCallback restore) {
+Result<std::unique_ptr<Store>> openStoreOf(const Globals& g) {
   OPTDB_ASSIGN(auto path, storePath(g));
-  return openStore(path, storeOptions(g), std::move(restore));
-}
-
-Result<FileRawStorage*> directoryTree(StorageRepo& repo) {
-  auto* raw = dynamic_cast<FileRawStorage*>(&repo.raw());
-  if (!raw) return Status::io("internal error: the store is not a directory tree");
-  return raw;
+  return Store::open(path, storeOptions(g));
 }
 
 Result<std::string> readInput(const std::string& file) {

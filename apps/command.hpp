@@ -10,9 +10,8 @@
 
 #include <CLI/CLI.hpp>
 
-#include "optdb/file_raw_storage.hpp"
 #include "optdb/json.hpp"
-#include "optdb/storage_repo.hpp"
+#include "optdb/store.hpp"
 
 namespace optdb::cli {
 
@@ -49,10 +48,8 @@ void setAction(CLI::App* sub, Globals& g, std::function<Status()> body);
 // The store directory, checked: given, and a directory if it exists.
 Result<std::string> storePath(const Globals& g);
 StoreOptions storeOptions(const Globals& g);
-Result<std::unique_ptr<StorageRepo>> openRepo(const Globals& g, RestoreCallback restore = {});
-// The directory tree under a repo from openRepo, for the commands that walk it
-// file by file (inspect, repair).
-Result<FileRawStorage*> directoryTree(StorageRepo& repo);
+// The store the global options name, opened with their options.
+Result<std::unique_ptr<Store>> openStoreOf(const Globals& g);
 
 // The whole of FILE, or of stdin for "-".
 Result<std::string> readInput(const std::string& file);

@@ -20,8 +20,8 @@ void addCommit(CLI::App& app, Globals& g) {
     OPTDB_ASSIGN(Rev rev, revOption(args->rev, "--rev"));
     if (rev < 1) return Status::invalid("--rev: a commit needs a revision of at least 1");
     OPTDB_TRY(validateBlockArgs(args->blocks));
-    OPTDB_ASSIGN(auto repo, openRepo(g));
-    OPTDB_ASSIGN(auto result, repo->commit(args->trx, args->blocks, rev));
+    OPTDB_ASSIGN(auto store, openStoreOf(g));
+    OPTDB_ASSIGN(auto result, store->commit(args->trx, args->blocks, rev));
     OPTDB_TRY(printJson(g, result.toJson()));
     g.exitCode = static_cast<int>(result.exitCode());
     return Status::ok();

@@ -51,9 +51,7 @@ void addGet(CLI::App& app, Globals& g) {
       ctx.committed.push_back(tr);
     }
     OPTDB_TRY(validateBlockArgs(args->blocks));
-    RestoreCallback restore;
-    // The callback saves into the repo it is given to, bound once the repo is open.
-    auto target = std::make_shared<StorageRepo*>(nullptr);
+    OPTDB_ASSIGN(auto store, openStoreOf(g));
     if (!args->restoreFrom.empty()) {
       OPTDB_ASSIGN(auto sources, parseRestoreSources(args->restoreFrom));
       if (const char* t = std::getenv("OPTDB_RESTORE_TIMEOUT")) {
@@ -70,17 +68,13 @@ void addGet(CLI::App& app, Globals& g) {
           return Status::invalid(fmt::format("OPTDB_RESTORE_MAX_BYTES: expected a number of bytes >= 1, got '{}'", text));
         for (auto& s : sources) s.maxBytes = n;
       }
-      restore = makeRestoreCallback(
-          std::move(sources), [target]() -> RawStorage& { return (*target)->raw(); }, g.lockTimeout,
-          [](std::string message) {
-            for (char& c : message)
-              if (c == '\n' || c == '\r') c = ' ';
-            std::fprintf(stderr, "optdb: warning: %s\n", message.c_str());
-          });
+      store->setRestoreSources(std::move(sources), [](std::string message) {
+        for (char& c : message)
+          if (c == '\n' || c == '\r') c = ' ';
+        std::fprintf(stderr, "optdb: warning: %s\n", message.c_str());
+      });
     }
-    OPTDB_ASSIGN(auto repo, openRepo(g, restore));
-    *target = repo.get();
-    OPTDB_ASSIGN(auto result, repo->get(args->blocks, ctx));
+    OPTDB_ASSIGN(auto result, store->get(args->blocks, ctx));
     OPTDB_TRY(printJson(g, result.toJson()));
     for (const auto& [id, state] : result.blocks) {
       if (state.notFound) printError(*state.notFound);

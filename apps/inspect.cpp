@@ -5,7 +5,6 @@
 
 #include "command.hpp"
 #include "optdb/codec.hpp"
-#include "optdb/file_raw_storage.hpp"
 #include "optdb/integrity.hpp"
 
 namespace optdb::cli {
@@ -100,9 +99,8 @@ std::string storeLine(const StoreSummary& t) {
                      plural(t.bytes, "byte", "bytes"), plural(t.problems, "problem", "problems"));
 }
 
-int notFoundExit(const std::vector<BlockId>& notFound) {
+void reportNotFound(const std::vector<BlockId>& notFound) {
   for (const auto& id : notFound) printError(fmt::format("block {}: not in the store (no meta.json)", id));
-  return notFound.empty() ? 0 : static_cast<int>(Code::NotFound);
 }
 
 }  // namespace
@@ -125,15 +123,11 @@ void addInspect(CLI::App& app, Globals& g) {
       "  optdb --store ./db inspect b1 --json --revisions | jq '.blocks[0].revisions'");
   setAction(sub, g, [&g, args]() -> Status {
     OPTDB_TRY(validateBlockArgs(args->blocks));
-    OPTDB_ASSIGN(auto repo, openRepo(g));
-    OPTDB_ASSIGN(auto* raw, directoryTree(*repo));
+    OPTDB_ASSIGN(auto store, openStoreOf(g));
     if (args->check) {
-      CheckOptions o;
-      o.blockIds = args->blocks;
-      o.lockTimeout = g.lockTimeout;
       std::optional<StreamedArray> json;
       if (args->json) json.emplace(g.pretty, "problems");
-      auto result = checkStore(*raw, o, [&](const Problem& p) {
+      auto result = store->check(args->blocks, [&](const Problem& p) {
         if (json) json->add(p.toJson());
         else write(fmt::format("{}: {}\n", p.path, p.message));
       });
@@ -143,8 +137,8 @@ void addInspect(CLI::App& app, Globals& g) {
       }
       if (json) json->close(std::nullopt);
       OPTDB_TRY(flushStdout());
-      int missing = notFoundExit(result->notFound);
-      g.exitCode = result->problems > 0 ? static_cast<int>(Code::Integrity) : missing;
+      reportNotFound(result->notFound);
+      g.exitCode = static_cast<int>(result->exitCode());
       return Status::ok();
     }
     SummaryOptions o;
@@ -152,8 +146,8 @@ void addInspect(CLI::App& app, Globals& g) {
     o.revisions = args->revisions;
     std::optional<StreamedArray> json;
     if (args->json) json.emplace(g.pretty, "blocks");
-    auto result = summarizeStore(
-        *raw, o,
+    auto result = store->summarize(
+        o,
         [&](const BlockSummary& s) {
           if (json) json->add(s.toJson());
           else printBlockText(s);
@@ -166,8 +160,8 @@ void addInspect(CLI::App& app, Globals& g) {
     if (json) json->close(std::make_pair(std::string("summary"), result->store.toJson()));
     else write(storeLine(result->store));
     OPTDB_TRY(flushStdout());
-    int missing = notFoundExit(result->notFound);
-    g.exitCode = result->store.problems > 0 ? static_cast<int>(Code::Integrity) : missing;
+    reportNotFound(result->notFound);
+    g.exitCode = static_cast<int>(result->exitCode());
     return Status::ok();
   });
 }

@@ -24,9 +24,9 @@ void addMigrate(CLI::App& app, Globals& g) {
     if (args->all && !args->blocks.empty()) return Status::invalid("give block ids or --all, not both");
     if (!args->all && args->blocks.empty()) return Status::invalid("no block given: name blocks or use --all");
     OPTDB_TRY(validateBlockArgs(args->blocks));
-    OPTDB_ASSIGN(auto repo, openRepo(g));
+    OPTDB_ASSIGN(auto store, openStoreOf(g));
     BlockProgress progress("migrate");
-    OPTDB_ASSIGN(auto result, repo->migrate(args->blocks, args->all, *to, progress.callback()));
+    OPTDB_ASSIGN(auto result, store->migrate(args->blocks, args->all, *to, progress.callback()));
     OPTDB_TRY(printJson(g, result.toJson()));
     return Status::ok();
   });

@@ -46,8 +46,8 @@ void addPend(CLI::App& app, Globals& g) {
                              ": no input; expected a Transforms JSON object such as {\"inserts\":{...}}");
     OPTDB_ASSIGN(auto json, parseJson(text, args->file == "-" ? "stdin" : args->file, kTransformsEnvelope));
     OPTDB_ASSIGN(req.transforms, decodeTransforms(json, "transforms"));
-    OPTDB_ASSIGN(auto repo, openRepo(g));
-    OPTDB_ASSIGN(auto result, repo->pend(req));
+    OPTDB_ASSIGN(auto store, openStoreOf(g));
+    OPTDB_ASSIGN(auto result, store->pend(req));
     OPTDB_TRY(printJson(g, result.toJson()));
     g.exitCode = static_cast<int>(result.exitCode());
     return Status::ok();

@@ -2,7 +2,6 @@
 #include <fmt/format.h>
 
 #include "command.hpp"
-#include "optdb/file_raw_storage.hpp"
 #include "optdb/integrity.hpp"
 
 namespace optdb::cli {
@@ -23,18 +22,11 @@ void addRepair(CLI::App& app, Globals& g) {
       "  optdb --store ./db repair | jq -r '.remaining[] | \"\\(.path): \\(.message)\"'");
   setAction(sub, g, [&g, args]() -> Status {
     OPTDB_TRY(validateBlockArgs(args->blocks));
-    OPTDB_ASSIGN(auto repo, openRepo(g));
-    OPTDB_ASSIGN(auto* raw, directoryTree(*repo));
-    RepairOptions o;
-    o.blockIds = args->blocks;
-    o.lockTimeout = g.lockTimeout;
-    o.dryRun = args->dryRun;
-    OPTDB_ASSIGN(auto report, repairStore(*raw, o));
+    OPTDB_ASSIGN(auto store, openStoreOf(g));
+    OPTDB_ASSIGN(auto report, store->repair(args->blocks, args->dryRun));
     OPTDB_TRY(printJson(g, report.toJson()));
     for (const auto& id : report.notFound) printError(fmt::format("block {}: not in the store (no meta.json)", id));
-    if (!report.examined) g.exitCode = static_cast<int>(Code::IoError);
-    else if (!report.remaining.empty()) g.exitCode = static_cast<int>(Code::Integrity);
-    else if (!report.notFound.empty()) g.exitCode = static_cast<int>(Code::NotFound);
+    g.exitCode = static_cast<int>(report.exitCode());
     return Status::ok();
   });
 }

@@ -25,17 +25,6 @@ struct Files {
   }
 };
 
-// Where an input that cannot be read twice (a pipe) is copied while it is
-// validated: the store's .optdb/ when it exists (the disk the restored data
-// goes to, never a store directory made for it), else $TMPDIR, else /tmp.
-std::string spoolDir(const std::string& store) {
-  std::string own = store + "/.optdb";
-  struct stat st;
-  if (::stat(own.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && ::access(own.c_str(), W_OK) == 0) return own;
-  const char* tmp = std::getenv("TMPDIR");
-  return tmp && *tmp ? std::string(tmp) : std::string("/tmp");
-}
-
 }  // namespace
 
 void addRestore(CLI::App& app, Globals& g) {
@@ -74,15 +63,11 @@ void addRestore(CLI::App& app, Globals& g) {
       open.fds.push_back(fd);
       inputs.push_back({f, fd});
     }
-    OPTDB_ASSIGN(auto store, storePath(g));
-    OPTDB_ASSIGN(auto repo, openRepo(g));
-    OPTDB_ASSIGN(auto summary,
-                 restoreArchiveStreams(repo->raw(), inputs, repo->options().lockTimeout, spoolDir(store)));
+    OPTDB_ASSIGN(auto store, openStoreOf(g));
+    OPTDB_ASSIGN(auto summary, store->restore(inputs));
     OPTDB_TRY(printJson(g, summary.toJson()));
-    if (!summary.rejected.empty()) {
-      for (const auto& [id, reason] : summary.rejected) printError(fmt::format("block {}: archive skipped: {}", id, reason));
-      g.exitCode = static_cast<int>(Code::Integrity);
-    }
+    for (const auto& [id, reason] : summary.rejected) printError(fmt::format("block {}: archive skipped: {}", id, reason));
+    g.exitCode = static_cast<int>(summary.exitCode());
     return Status::ok();
   });
 }

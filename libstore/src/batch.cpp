@@ -86,20 +86,18 @@ struct InspectAnswer {
   }
 };
 
-Result<InspectAnswer> inspect(StorageRepo& repo, std::vector<BlockId> ids) {
-  auto* tree = dynamic_cast<FileRawStorage*>(&repo.raw());
-  if (!tree) return Status::invalid("inspect needs a store on a directory");
+Result<InspectAnswer> inspect(Store& store, std::vector<BlockId> ids) {
   InspectAnswer a;
   SummaryOptions o;
   o.blockIds = std::move(ids);
-  OPTDB_ASSIGN(a.summary, summarizeStore(
-                              *tree, o, [&](const BlockSummary& s) { a.blocks.push_back(s.toJson()); },
+  OPTDB_ASSIGN(a.summary, store.summarize(
+                              o, [&](const BlockSummary& s) { a.blocks.push_back(s.toJson()); },
                               [](const Problem&) {}));
   return a;
 }
 
 // The request's answer, or the reason it is not a valid request (InvalidInput).
-Result<Json> run(StorageRepo& repo, const Json& j, bool* flush) {
+Result<Json> run(Store& repo, const Json& j, bool* flush) {
   if (!j.is_object()) return expected("request", "a JSON object {\"op\",…}", j);
   auto op = j.find("op");
   if (op == j.end()) return Status::invalid("op is missing");
@@ -198,7 +196,7 @@ BatchResponse BatchSession::answer(std::string_view line, std::size_t lineNo) {
   if (j.is_object()) {
     if (auto id = j.find("id"); id != j.end()) response["id"] = *id;
   }
-  auto r = run(repo_, j, &out.flush);
+  auto r = run(store_, j, &out.flush);
   if (!r) {
     response["exit"] = static_cast<int>(r.status().code());
     response["error"] = fmt::format("line {}: {}", lineNo, r.status().message());

@@ -140,6 +140,7 @@ struct RestoreSummary {
   std::vector<std::pair<BlockId, std::string>> rejected;  // conflicting archives, with the reason
   // {"restored":[…],"rejected":[{"blockId","reason"}…]}
   Json toJson() const;
+  Code exitCode() const { return rejected.empty() ? Code::Ok : Code::Integrity; }
 };
 
 // Validates every input completely first (InvalidInput, nothing written),

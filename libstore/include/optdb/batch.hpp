@@ -7,7 +7,7 @@
 #include <string_view>
 
 #include "optdb/json.hpp"
-#include "optdb/storage_repo.hpp"
+#include "optdb/store.hpp"
 
 namespace optdb {
 
@@ -18,7 +18,7 @@ struct BatchResponse {
 
 class BatchSession {
  public:
-  explicit BatchSession(StorageRepo& repo) : repo_(repo) {}
+  explicit BatchSession(Store& store) : store_(store) {}
 
   // The answer to request line `lineNo` (counted from 1). A line that is not
   // JSON or not a valid request is answered with exit 2 and "line N: …";
@@ -28,7 +28,7 @@ class BatchSession {
   BatchResponse answer(std::string_view line, std::size_t lineNo);
 
  private:
-  StorageRepo& repo_;
+  Store& store_;
 };
 
 }  // namespace optdb

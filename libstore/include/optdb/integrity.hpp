@@ -88,6 +88,7 @@ struct CheckOptions {
 struct CheckResult {
   std::size_t problems = 0;
   std::vector<BlockId> notFound;  // named blocks the store does not hold
+  Code exitCode() const { return problems > 0 ? Code::Integrity : notFound.empty() ? Code::Ok : Code::NotFound; }
 };
 
 // Runs every check of SPEC §6, calling `sink` once per problem as it is found
@@ -113,6 +114,11 @@ struct RepairReport {
   bool examined = true;
   // {"actions":[…],"remaining":[…]}
   Json toJson() const;
+  Code exitCode() const {
+    if (!examined) return Code::IoError;
+    if (!remaining.empty()) return Code::Integrity;
+    return notFound.empty() ? Code::Ok : Code::NotFound;
+  }
 };
 
 // SPEC §6 repair, under the store lock held exclusively. Never deletes a
@@ -161,6 +167,7 @@ struct SummaryOptions {
 struct SummaryResult {
   StoreSummary store;
   std::vector<BlockId> notFound;
+  Code exitCode() const { return store.problems > 0 ? Code::Integrity : notFound.empty() ? Code::Ok : Code::NotFound; }
 };
 
 // Describes blocks one at a time (bytewise id order, or the order named),

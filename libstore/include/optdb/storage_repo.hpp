@@ -120,6 +120,7 @@ class StorageRepo {
   Result<std::vector<TrxId>> recoverIntents(const std::vector<BlockId>* blockIds = nullptr);
 
   RawStorage& raw() { return *raw_; }
+  void setRestore(RestoreCallback restore) { restore_ = std::move(restore); }
   const StoreOptions& options() const { return options_; }
   BlockStorage blockStorage(const BlockId& id) { return BlockStorage(id, *raw_, restore_); }
 

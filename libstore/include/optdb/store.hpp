@@ -1,0 +1,58 @@
+// The one entry point of libstore (after LevelDB's DB): a store opened from a
+// location, running every operation of SPEC §3–§8 through the layers beneath
+// it (StorageRepo → BlockStorage → RawStorage → Env). Each operation returns
+// a result that knows its JSON (toJson) and its exit status (exitCode).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "optdb/archive.hpp"
+#include "optdb/integrity.hpp"
+#include "optdb/storage_repo.hpp"
+
+namespace optdb {
+
+class Store {
+ public:
+  // A store on the directory `location` (created by its first write).
+  static std::unique_ptr<Store> open(const std::string& location, StoreOptions options = {});
+
+  // Where get looks for revisions this store does not hold (SPEC §4);
+  // `warn` hears of each source that fails.
+  void setRestoreSources(std::vector<RestoreSource> sources, WarningSink warn);
+
+  Result<GetResult> get(const std::vector<BlockId>& blockIds, const GetContext& context = {});
+  Result<PendResult> pend(const PendRequest& request);
+  Result<CommitResult> commit(const TrxId& trxId, const std::vector<BlockId>& blockIds, Rev rev);
+  Result<CancelResult> cancel(const TrxId& trxId, const std::vector<BlockId>& blockIds);
+  Result<MigrateResult> migrate(const std::vector<BlockId>& blockIds, bool all, Dialect to,
+                                const std::function<void(std::size_t, std::size_t, const BlockId&)>& progress = {});
+
+  // inspect, inspect --check and repair (SPEC §6), with the store's lock timeout.
+  Result<SummaryResult> summarize(const SummaryOptions& options, const std::function<void(const BlockSummary&)>& onBlock,
+                                  const ProblemSink& onProblem);
+  Result<CheckResult> check(std::vector<BlockId> blockIds, const ProblemSink& sink);
+  Result<RepairReport> repair(std::vector<BlockId> blockIds, bool dryRun);
+
+  // archive and restore (SPEC §4). Restore spools an input it cannot read
+  // twice under the store's own directory when there is one (the disk the
+  // data goes to), else $TMPDIR, else /tmp.
+  Status archive(const ArchiveRequest& request, const ArchiveSink& sink, const ArchiveProgress& progress = {});
+  Result<RestoreSummary> restore(const std::vector<ArchiveStream>& inputs);
+
+  const StoreOptions& options() const { return repo_->options(); }
+  // The layers beneath, for tests and tools that work at one of them.
+  StorageRepo& repo() { return *repo_; }
+  RawStorage& raw() { return *raw_; }
+
+ private:
+  Store(std::string location, StoreOptions options);
+
+  std::string location_;
+  std::shared_ptr<FileRawStorage> raw_;
+  std::unique_ptr<StorageRepo> repo_;
+};
+
+}  // namespace optdb

@@ -1,0 +1,80 @@
+#include "optdb/store.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "optdb/layout.hpp"
+
+namespace optdb {
+
+Store::Store(std::string location, StoreOptions options) : location_(std::move(location)) {
+  raw_ = std::make_shared<FileRawStorage>(newPosixEnv(location_), options.sync, options.layout);
+  repo_ = std::make_unique<StorageRepo>(raw_, options);
+}
+
+std::unique_ptr<Store> Store::open(const std::string& location, StoreOptions options) {
+  return std::unique_ptr<Store>(new Store(location, options));
+}
+
+void Store::setRestoreSources(std::vector<RestoreSource> sources, WarningSink warn) {
+  if (sources.empty()) {
+    repo_->setRestore({});
+    return;
+  }
+  repo_->setRestore(makeRestoreCallback(
+      std::move(sources), [this]() -> RawStorage& { return *raw_; }, options().lockTimeout, std::move(warn)));
+}
+
+Result<GetResult> Store::get(const std::vector<BlockId>& blockIds, const GetContext& context) {
+  return repo_->get(blockIds, context);
+}
+Result<PendResult> Store::pend(const PendRequest& request) { return repo_->pend(request); }
+Result<CommitResult> Store::commit(const TrxId& trxId, const std::vector<BlockId>& blockIds, Rev rev) {
+  return repo_->commit(trxId, blockIds, rev);
+}
+Result<CancelResult> Store::cancel(const TrxId& trxId, const std::vector<BlockId>& blockIds) {
+  return repo_->cancel(trxId, blockIds);
+}
+Result<MigrateResult> Store::migrate(const std::vector<BlockId>& blockIds, bool all, Dialect to,
+                                     const std::function<void(std::size_t, std::size_t, const BlockId&)>& progress) {
+  return repo_->migrate(blockIds, all, to, progress);
+}
+
+Result<SummaryResult> Store::summarize(const SummaryOptions& options,
+                                       const std::function<void(const BlockSummary&)>& onBlock,
+                                       const ProblemSink& onProblem) {
+  return summarizeStore(*raw_, options, onBlock, onProblem);
+}
+
+Result<CheckResult> Store::check(std::vector<BlockId> blockIds, const ProblemSink& sink) {
+  CheckOptions o;
+  o.blockIds = std::move(blockIds);
+  o.lockTimeout = options().lockTimeout;
+  return checkStore(*raw_, o, sink);
+}
+
+Result<RepairReport> Store::repair(std::vector<BlockId> blockIds, bool dryRun) {
+  RepairOptions o;
+  o.blockIds = std::move(blockIds);
+  o.lockTimeout = options().lockTimeout;
+  o.dryRun = dryRun;
+  return repairStore(*raw_, o);
+}
+
+Status Store::archive(const ArchiveRequest& request, const ArchiveSink& sink, const ArchiveProgress& progress) {
+  return writeArchives(*raw_, request, sink, progress);
+}
+
+Result<RestoreSummary> Store::restore(const std::vector<ArchiveStream>& inputs) {
+  std::string spool = location_ + "/" + layout::kOwnDir;
+  struct stat st;
+  if (!(::stat(spool.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && ::access(spool.c_str(), W_OK) == 0)) {
+    const char* tmp = std::getenv("TMPDIR");
+    spool = tmp && *tmp ? std::string(tmp) : std::string("/tmp");
+  }
+  return restoreArchiveStreams(*raw_, inputs, options().lockTimeout, spool);
+}
+
+}  // namespace optdb
