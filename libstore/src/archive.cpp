@@ -21,9 +21,9 @@
 #include <fmt/format.h>
 
 #include "optdb/block_storage.hpp"
-#include "optdb/write_locks.hpp"
+#include "write_locks.hpp"
 #include "optdb/codec.hpp"
-#include "optdb/deadline.hpp"
+#include "deadline.hpp"
 #include "optdb/file_raw_storage.hpp"
 #include "optdb/transform.hpp"
 

@@ -7,7 +7,7 @@
 #include <fmt/format.h>
 
 #include "optdb/codec.hpp"
-#include "optdb/layout.hpp"
+#include "layout.hpp"
 
 namespace optdb {
 

@@ -18,7 +18,7 @@
 
 #include "optdb/block_storage.hpp"
 #include "optdb/codec.hpp"
-#include "optdb/layout.hpp"
+#include "layout.hpp"
 #include "optdb/transform.hpp"
 
 namespace optdb {

@@ -1,4 +1,4 @@
-#include "optdb/layout.hpp"
+#include "layout.hpp"
 
 #include <fmt/format.h>
 

@@ -13,7 +13,7 @@
 
 #include <fmt/format.h>
 
-#include "optdb/deadline.hpp"
+#include "deadline.hpp"
 #include "optdb/env.hpp"
 
 namespace optdb {

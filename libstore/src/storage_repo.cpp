@@ -9,10 +9,10 @@
 #include <fmt/format.h>
 
 #include "optdb/codec.hpp"
-#include "optdb/deadline.hpp"
+#include "deadline.hpp"
 #include "optdb/file_raw_storage.hpp"
 #include "optdb/transform.hpp"
-#include "optdb/write_locks.hpp"
+#include "write_locks.hpp"
 
 namespace optdb {
 

@@ -5,7 +5,7 @@
 
 #include <cstdlib>
 
-#include "optdb/layout.hpp"
+#include "layout.hpp"
 
 namespace optdb {
 

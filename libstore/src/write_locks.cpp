@@ -1,4 +1,4 @@
-#include "optdb/write_locks.hpp"
+#include "write_locks.hpp"
 
 #include <algorithm>
 #include <set>

@@ -9,7 +9,7 @@
 #include <limits>
 #include <thread>
 
-#include "optdb/deadline.hpp"
+#include "deadline.hpp"
 
 using namespace optdb;
 using namespace std::chrono_literals;

@@ -14,7 +14,7 @@
 
 #include "optdb/codec.hpp"
 #include "optdb/file_raw_storage.hpp"
-#include "optdb/layout.hpp"
+#include "layout.hpp"
 #include "optdb/mem_env.hpp"
 #include "optdb/storage_repo.hpp"
 #include "support.hpp"
