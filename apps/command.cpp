@@ -1,3 +1,5 @@
+// What every subcommand shares: the store and its options from the global
+// flags, checked stdout, bounded input, progress lines, option parsers.
 #include "command.hpp"
 
 #include <fcntl.h>

@@ -1,3 +1,5 @@
+// Archives (SPEC §4): the BlockArchive codec, the NDJSON reader, writing a
+// store's history as archives, applying them in restore, and restore sources.
 #include "optdb/archive.hpp"
 
 #include <fcntl.h>

@@ -1,3 +1,5 @@
+// optdb batch's request codec: each NDJSON line decoded, run through the
+// Store, and answered with the one-shot command's result and exit status.
 #include "optdb/batch.hpp"
 
 #include <cmath>

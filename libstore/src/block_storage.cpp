@@ -1,3 +1,5 @@
+// One block's history over RawStorage: materializing a revision, the steps
+// of a commit in SPEC §3 order, finishing interrupted ones, and retention.
 #include "optdb/block_storage.hpp"
 
 #include <algorithm>

@@ -1,3 +1,5 @@
+// The JSON codec of each model type: validation with the path at fault,
+// encoding in SPEC's member order and the block's dialect.
 #include "optdb/codec.hpp"
 
 #include <limits>

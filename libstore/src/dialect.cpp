@@ -1,3 +1,4 @@
+// The names of the two layout generations, trx and actions.
 #include "optdb/dialect.hpp"
 
 namespace optdb {

@@ -1,3 +1,4 @@
+// What every Env shares: random-access reads on top of readFile.
 #include "optdb/env.hpp"
 
 namespace optdb {

@@ -1,3 +1,5 @@
+// RawStorage on a directory tree (SPEC §2): atomic writes, the revision
+// index, each block's dialect and the store's, settings.json, migrate's conversion.
 #include "optdb/file_raw_storage.hpp"
 
 #include <unistd.h>

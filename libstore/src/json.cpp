@@ -1,3 +1,4 @@
+// Writing JSON byte for byte as JavaScript's JSON.stringify, and nesting checks.
 #include "optdb/json.hpp"
 
 #include <charconv>

@@ -1,3 +1,4 @@
+// SPEC §2's paths and names: id and revision encodings, temporary names.
 #include "layout.hpp"
 
 #include <fmt/format.h>

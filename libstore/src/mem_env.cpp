@@ -1,3 +1,5 @@
+// The in-memory Env of the tests: durability only through fsync, crash
+// points, power cuts, special files, denied access and a full disk.
 #include "optdb/mem_env.hpp"
 
 #include <fmt/format.h>

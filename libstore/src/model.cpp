@@ -1,3 +1,5 @@
+// Ids and revisions validated, Transforms split by block, ranges merged,
+// and the rule that sets a block's latest revision in each dialect.
 #include "optdb/model.hpp"
 
 #include <algorithm>

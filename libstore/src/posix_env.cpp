@@ -1,3 +1,5 @@
+// The Env on the real file system: every path opened beneath the store's
+// root without following links, flock locks with timeouts, fsyncs.
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>

@@ -1,3 +1,5 @@
+// get, pend, commit, cancel and migrate (SPEC §3): validation, locking,
+// stale and pending checks, commit planning, interrupted-commit recovery.
 #include "optdb/storage_repo.hpp"
 
 #include <algorithm>

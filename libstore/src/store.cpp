@@ -1,3 +1,4 @@
+// The Store facade: opens the layers on a directory and hands each command to them.
 #include "optdb/store.hpp"
 
 #include <sys/stat.h>

@@ -1,3 +1,4 @@
+// Applying a Transform to a block with JavaScript's splice semantics.
 #include "optdb/transform.hpp"
 
 #include <algorithm>

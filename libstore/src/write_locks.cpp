@@ -1,3 +1,5 @@
+// The writers' lock protocol: the store lock shared, block locks in sorted
+// order, and no interrupted commit left once they are held.
 #include "write_locks.hpp"
 
 #include <algorithm>

@@ -54,7 +54,9 @@ class [[nodiscard]] Result {
   bool isOk() const { return v_.index() == 0; }
   explicit operator bool() const { return isOk(); }
   T& value() & { return std::get<0>(v_); }
-  T&& value() && { return std::get<0>(std::move(v_)); }
+  // By value: `for (auto& x : f().value())` would otherwise iterate a
+  // reference into the temporary Result, destroyed before the loop runs.
+  T value() && { return std::get<0>(std::move(v_)); }
   const T& value() const& { return std::get<0>(v_); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
