@@ -337,15 +337,9 @@ Result<std::vector<TrxId>> StorageRepo::recoverIntents(const std::vector<BlockId
           return std::find(blockIds->begin(), blockIds->end(), b) != blockIds->end();
         }))
       continue;
-    std::vector<std::unique_ptr<FileLock>> locks;
-    {
-      auto sorted = intent.blockIds;
-      std::sort(sorted.begin(), sorted.end());
-      for (const auto& id : sorted) {
-        OPTDB_ASSIGN(auto l, raw_->lockBlock(id, options_.lockTimeout));
-        locks.push_back(std::move(l));
-      }
-    }
+    // The writers' protocol (write_locks.hpp): the store lock shared too, so
+    // that this never runs beside a repair.
+    OPTDB_ASSIGN(auto locks, lockBlocks(*raw_, intent.blockIds, options_.lockTimeout));
     // A live committer may have finished it while we waited for its locks.
     OPTDB_ASSIGN(auto now, raw_->listIntents());
     if (std::none_of(now.begin(), now.end(), [&](const CommitIntent& i) { return i.trxId == intent.trxId; }))

@@ -777,3 +777,21 @@ TEST_CASE("retention: bounded replay, every revision equal to a replay from scra
     CHECK((*got ? toJson(**got) : "<absent>") == (expected ? toJson(*expected) : "<absent>"));
   }
 }
+
+TEST_CASE("finishing interrupted commits follows the writers' lock protocol: never beside a repair", "[repo]") {
+  TempDir dir("recover-lock");
+  auto s = openStore(dir.path(), StoreOptions{false, 0.2, Dialect::Trx});
+  apply(*s, "t1", R"({"inserts":{"a":)" + B("a", R"("l":[])") + "}}", 1);
+  pendOk(*s, "c1", R"({"updates":{"a":[["l",0,0,[1]]]}})");
+  REQUIRE(s->raw().saveIntent({"c1", 2, {"a"}}).isOk());
+  // A repair (or check) holds the store lock exclusively.
+  auto repair = s->raw().lockStore(LockMode::Exclusive, 1.0);
+  REQUIRE(repair.isOk());
+  auto done = s->recoverIntents();
+  CHECK(done.status().code() == Code::LockTimeout);
+  CHECK(s->raw().listIntents().value().size() == 1);  // nothing finished behind its back
+  repair->reset();
+  done = s->recoverIntents();
+  REQUIRE(done.isOk());
+  CHECK(*done == std::vector<TrxId>{"c1"});
+}
