@@ -1,0 +1,344 @@
+// Restore (SPEC §4): applying validated archives under each block's lock,
+// and reading inputs twice, spooling those that cannot be.
+#include "optdb/archive.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "optdb/codec.hpp"
+#include "spool.hpp"
+#include "write_locks.hpp"
+
+namespace optdb {
+
+// ---- restore ----
+
+Json RestoreSummary::toJson() const {
+  Json j = Json::object();
+  j["restored"] = restored;
+  Json rej = Json::array();
+  for (const auto& [id, reason] : rejected) {
+    Json e = Json::object();
+    e["blockId"] = id;
+    e["reason"] = reason;
+    rej.push_back(std::move(e));
+  }
+  j["rejected"] = std::move(rej);
+  return j;
+}
+
+namespace {
+
+// The revision of the block whose file names trxId, if any: a scan of the
+// history, for the rare transform found committed with no revision of its own.
+Result<std::optional<Rev>> revisionNaming(RawStorage& raw, const BlockId& id, const TrxId& trxId) {
+  OPTDB_ASSIGN(auto revs, raw.listRevisions(id));
+  for (Rev r : revs) {
+    OPTDB_ASSIGN(auto named, raw.getRevision(id, r));
+    if (named && *named == trxId) return std::optional<Rev>(r);
+  }
+  return std::optional<Rev>();
+}
+
+}  // namespace
+
+Result<std::optional<std::string>> applyArchive(RawStorage& raw, const BlockArchive& a) {
+  using Conflict = std::optional<std::string>;
+  const BlockId& id = a.blockId;
+  OPTDB_ASSIGN(auto meta, raw.getMeta(id));
+  // Find any conflict before writing anything.
+  struct Step {
+    bool haveRevision = false;
+    bool haveTransform = false;
+  };
+  std::vector<Step> steps;
+  steps.reserve(a.revisions.size());
+  for (const auto& r : a.revisions) {
+    OPTDB_ASSIGN(auto local, raw.getRevision(id, r.trx.rev));
+    if (local && *local != r.trx.trxId)
+      return Conflict(fmt::format("revision {} is held here by transaction {}; the archive has {}", r.trx.rev, *local,
+                                  r.trx.trxId));
+    OPTDB_ASSIGN(auto localT, raw.getCommitted(id, r.trx.trxId));
+    if (localT && !local) {
+      // A transform no revision file names (a restore interrupted before its
+      // revision file, or a lost revision file) is what the archive vouches
+      // for; another revision naming the transaction is a conflict.
+      OPTDB_ASSIGN(auto elsewhere, revisionNaming(raw, id, r.trx.trxId));
+      if (elsewhere)
+        return Conflict(fmt::format("transaction {} is committed here at revision {}, not {}", r.trx.trxId, *elsewhere,
+                                    r.trx.rev));
+    }
+    if (localT && toJson(encodeTransform(*localT)) != toJson(encodeTransform(r.transform)))
+      return Conflict(fmt::format("revision {}: transaction {} is held here with a different transform", r.trx.rev,
+                                  r.trx.trxId));
+    steps.push_back({local.has_value(), localT.has_value()});
+  }
+  OPTDB_ASSIGN(auto mats, archiveMaterializations(a, "archive"));
+  OPTDB_ASSIGN(auto pendingList, raw.listPendings(id));
+  std::set<TrxId> localPendings(pendingList.begin(), pendingList.end());
+  OPTDB_ASSIGN(const Dialect dialect, raw.dialect(id));
+  BlockMeta m = meta ? *meta : newBlockMeta(dialect);
+  if (!meta) m.ranges.clear();  // a restored block holds only what its archives claim
+  // An actions block holds revisions from its first commit (upstream v0.24):
+  // an archive of pendings alone adds none.
+  if (!a.revisions.empty() || m.dialect == Dialect::Trx) {
+    m.ranges.push_back(a.range);
+    m.ranges = normalizeRanges(std::move(m.ranges));
+  }
+  if (!a.revisions.empty()) {
+    const TrxRev& top = a.revisions.back().trx;
+    if (!m.latest || top.rev > m.latest->rev) m.latest = top;
+  }
+  const bool metaChanged = !meta || toJson(encodeMeta(m)) != toJson(encodeMeta(*meta));
+  // Per revision: the revision file, the materialization, then the committed
+  // transform, which is what makes it a revision (SPEC §2). Interrupted at any
+  // point, this leaves what readers ignore (a revision file naming no
+  // committed transform) or what the same restore finishes when run again.
+  bool newRevision = false;
+  std::vector<Rev> added;
+  for (size_t i = 0; i < a.revisions.size(); ++i) {
+    const auto& r = a.revisions[i];
+    if (!steps[i].haveRevision) {
+      OPTDB_TRY(raw.saveRevision(id, r.trx.rev, r.trx.trxId));
+      added.push_back(r.trx.rev);
+      newRevision = true;
+    }
+    // A materialization is trusted only for a transaction committed here: one of
+    // a transaction only pending here may be left by an attempt that never
+    // reached its revision file, computed on another block state.
+    if (mats[i]) {
+      std::optional<Json> existing;
+      if (steps[i].haveTransform) {
+        OPTDB_ASSIGN(existing, raw.getMaterialized(id, r.trx.trxId));
+      }
+      if (!existing) OPTDB_TRY(raw.saveMaterialized(id, r.trx.trxId, *mats[i]));
+    } else if (!steps[i].haveTransform) {
+      OPTDB_TRY(raw.discardMaterialized(id, r.trx.trxId));
+    }
+    if (!steps[i].haveTransform) OPTDB_TRY(raw.saveCommitted(id, r.trx.trxId, r.transform));
+  }
+  // Revisions written below the tip too: the index is rebuilt for the new meta.json.
+  if (newRevision || metaChanged) OPTDB_TRY(raw.addToRevisionIndex(id, meta, m, added));
+  // A pending transaction the archive shows committed is committed now.
+  std::set<TrxId> committedHere;
+  for (const auto& r : a.revisions) {
+    committedHere.insert(r.trx.trxId);
+    if (localPendings.count(r.trx.trxId)) {
+      OPTDB_TRY(raw.deletePending(id, r.trx.trxId));
+      localPendings.erase(r.trx.trxId);
+    }
+  }
+  if (!a.range.end) {
+    for (const auto& p : a.pending) {
+      if (committedHere.count(p.trxId) || localPendings.count(p.trxId)) continue;
+      OPTDB_ASSIGN(auto committed, raw.getCommitted(id, p.trxId));
+      if (committed) continue;
+      OPTDB_TRY(raw.savePending(id, p.trxId, p.transform));
+    }
+  }
+  if (metaChanged) OPTDB_TRY(raw.saveMeta(id, m));
+  return Conflict();
+}
+
+namespace {
+
+// Restore's first pass over one input: every archive parsed and checked,
+// nothing written. Returns how many there are.
+Result<std::size_t> validateArchives(ArchiveReader& reader) {
+  std::size_t count = 0;
+  for (;;) {
+    OPTDB_ASSIGN(auto a, reader.next());
+    if (!a) return count;
+    OPTDB_TRY(archiveMaterializations(*a, reader.where()));
+    ++count;
+  }
+}
+
+// Restore's second pass over one input: each archive applied under its
+// block's lock, its outcome added to `summary`. Returns how many were read.
+Result<std::size_t> applyArchives(RawStorage& raw, ArchiveReader& reader, double lockTimeout, RestoreSummary& summary,
+                                  std::set<BlockId>& restored) {
+  std::size_t applied = 0;
+  for (;;) {
+    OPTDB_ASSIGN(auto a, reader.next());
+    if (!a) return applied;
+    ++applied;
+    OPTDB_ASSIGN(auto locks, lockRecovered(raw, {a->blockId}, nullptr, lockTimeout));
+    OPTDB_ASSIGN(auto conflict, applyArchive(raw, *a));
+    if (conflict) summary.rejected.emplace_back(a->blockId, *conflict);
+    else if (restored.insert(a->blockId).second) summary.restored.push_back(a->blockId);
+  }
+}
+
+}  // namespace
+
+Result<RestoreSummary> restoreArchives(RawStorage& raw, const std::vector<ArchiveInput>& inputs, double lockTimeout) {
+  // Everything is validated before anything is written.
+  std::size_t count = 0;
+  for (const auto& in : inputs) {
+    ArchiveReader reader(in.text, in.name);
+    OPTDB_ASSIGN(const std::size_t n, validateArchives(reader));
+    count += n;
+  }
+  RestoreSummary summary;
+  if (count == 0) return summary;  // nothing to write: not even the store directory
+  std::set<BlockId> restored;
+  OPTDB_ASSIGN(auto storeLock, raw.lockStore(LockMode::Shared, lockTimeout));
+  for (const auto& in : inputs) {
+    ArchiveReader reader(in.text, in.name);
+    OPTDB_TRY(applyArchives(raw, reader, lockTimeout, summary, restored).status());
+  }
+  return summary;
+}
+
+// An unnamed temporary file in `dir` ($TMPDIR, else /tmp, when empty), read
+// and write, gone when closed: where input that cannot be read twice or must
+// not be held in memory is spooled. `what` names the input in messages.
+Result<int> openSpool(const std::string& dir, const std::string& what) {
+  std::string d = !dir.empty() ? dir : std::getenv("TMPDIR") && *std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp";
+  int fd = -1;
+#ifdef O_TMPFILE
+  fd = ::open(d.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+#endif
+  if (fd < 0) {
+    std::string path = d + "/optdb-restore.XXXXXX";
+    fd = ::mkostemp(path.data(), O_CLOEXEC);
+    if (fd >= 0) ::unlink(path.c_str());
+  }
+  if (fd < 0)
+    return Status::io(
+        fmt::format("{}: cannot make a temporary file in {} to hold the input: {}", what, d, std::strerror(errno)));
+  return fd;
+}
+
+namespace {
+
+// One restore input over its two passes.
+class StreamInput {
+ public:
+  explicit StreamInput(const ArchiveStream& in) : in_(in) {}
+  StreamInput(const StreamInput&) = delete;
+  StreamInput& operator=(const StreamInput&) = delete;
+  StreamInput(StreamInput&& o) noexcept
+      : in_(o.in_), seekable_(o.seekable_), offset_(o.offset_), st_(o.st_), spool_(o.spool_) {
+    o.spool_ = -1;
+  }
+  ~StreamInput() {
+    if (spool_ >= 0) ::close(spool_);
+  }
+
+  // Before the first pass: where the input starts, or a spool for it.
+  Status open(const std::string& spoolDir) {
+    if (in_.fd < 0) return Status::ok();
+    if (::fstat(in_.fd, &st_) != 0) return Status::io(fmt::format("{}: {}", in_.name, std::strerror(errno)));
+    if (S_ISDIR(st_.st_mode)) return Status::invalid(fmt::format("{}: is a directory", in_.name));
+    if (S_ISREG(st_.st_mode)) {
+      offset_ = ::lseek(in_.fd, 0, SEEK_CUR);
+      seekable_ = offset_ >= 0;
+    }
+    if (seekable_) return Status::ok();
+    // Cannot be read twice: copy it while validating, into a file with no name.
+    OPTDB_ASSIGN(spool_, openSpool(spoolDir, in_.name));
+    return Status::ok();
+  }
+
+  // The first pass reads the input (copying it into the spool); the second,
+  // the spool or the input again from where it started.
+  ArchiveReader reader(bool second) {
+    if (in_.fd < 0) return ArchiveReader(std::string_view(), in_.name);
+    int fd = second && spool_ >= 0 ? spool_ : in_.fd;
+    int tee = !second ? spool_ : -1;
+    std::string name = in_.name;
+    return ArchiveReader(
+        [fd, tee, name](char* buf, std::size_t size) -> Result<std::size_t> {
+          for (;;) {
+            ssize_t n = ::read(fd, buf, size);
+            if (n < 0) {
+              if (errno == EINTR) continue;
+              return Status::io(fmt::format("reading {}: {}", name, std::strerror(errno)));
+            }
+            for (ssize_t done = 0; tee >= 0 && done < n;) {
+              ssize_t w = ::write(tee, buf + done, static_cast<std::size_t>(n - done));
+              if (w < 0) {
+                if (errno == EINTR) continue;
+                return Status::io(fmt::format("{}: writing its temporary copy: {}", name, std::strerror(errno)));
+              }
+              done += w;
+            }
+            return static_cast<std::size_t>(n);
+          }
+        },
+        in_.name);
+  }
+
+  // Between the passes: back to the start, the input unchanged.
+  Status rewind() {
+    if (in_.fd < 0) return Status::ok();
+    if (spool_ >= 0) {
+      if (::lseek(spool_, 0, SEEK_SET) != 0)
+        return Status::io(fmt::format("{}: rewinding its temporary copy: {}", in_.name, std::strerror(errno)));
+      return Status::ok();
+    }
+    struct stat now;
+    if (::fstat(in_.fd, &now) != 0) return Status::io(fmt::format("{}: {}", in_.name, std::strerror(errno)));
+    if (now.st_size != st_.st_size || now.st_mtim.tv_sec != st_.st_mtim.tv_sec ||
+        now.st_mtim.tv_nsec != st_.st_mtim.tv_nsec)
+      return Status::io(fmt::format("{}: the file changed while it was being validated; nothing was written", in_.name));
+    if (::lseek(in_.fd, offset_, SEEK_SET) != offset_)
+      return Status::io(fmt::format("{}: cannot read it again: {}", in_.name, std::strerror(errno)));
+    return Status::ok();
+  }
+
+ private:
+  ArchiveStream in_;
+  bool seekable_ = false;
+  off_t offset_ = 0;
+  struct stat st_ {};
+  int spool_ = -1;
+};
+
+}  // namespace
+
+Result<RestoreSummary> restoreArchiveStreams(RawStorage& raw, const std::vector<ArchiveStream>& inputs,
+                                             double lockTimeout, const std::string& spoolDir) {
+  std::vector<StreamInput> streams;
+  streams.reserve(inputs.size());
+  for (const auto& in : inputs) {
+    streams.emplace_back(in);
+    OPTDB_TRY(streams.back().open(spoolDir));
+  }
+  // First pass: everything is validated before anything is written.
+  std::size_t count = 0;
+  for (auto& in : streams) {
+    ArchiveReader reader = in.reader(false);
+    OPTDB_ASSIGN(const std::size_t n, validateArchives(reader));
+    count += n;
+  }
+  RestoreSummary summary;
+  if (count == 0) return summary;  // nothing to write: not even the store directory
+  for (auto& in : streams) OPTDB_TRY(in.rewind());
+  // Second pass: the same archives again, applied one at a time.
+  std::set<BlockId> restored;
+  std::size_t applied = 0;
+  OPTDB_ASSIGN(auto storeLock, raw.lockStore(LockMode::Shared, lockTimeout));
+  for (auto& in : streams) {
+    ArchiveReader reader = in.reader(true);
+    OPTDB_ASSIGN(const std::size_t n, applyArchives(raw, reader, lockTimeout, summary, restored));
+    applied += n;
+  }
+  if (applied != count)
+    return Status::io(fmt::format("the input changed while it was being restored: {} archives validated, {} read again",
+                                  count, applied));
+  return summary;
+}
+
+}  // namespace optdb

@@ -1,0 +1,15 @@
+// Spooling, shared by restore and its sources: an unnamed temporary file for
+// input that cannot be read twice or must not be held in memory.
+#pragma once
+
+#include <string>
+
+#include "optdb/status.hpp"
+
+namespace optdb {
+
+// Read and write, gone when closed, in `dir` ($TMPDIR, else /tmp, when
+// empty). `what` names the input in messages.
+Result<int> openSpool(const std::string& dir, const std::string& what);
+
+}  // namespace optdb
