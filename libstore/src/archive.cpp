@@ -204,7 +204,8 @@ void appendArchiveLine(std::string& out, const BlockArchive& a) {
   out.push_back('\n');
 }
 
-Result<std::vector<std::optional<Json>>> archiveMaterializations(const BlockArchive& a, std::string_view where) {
+Result<std::vector<std::optional<Json>>> archiveMaterializations(const BlockArchive& a, std::string_view where,
+                                                                 Dialect dialect) {
   std::vector<std::optional<Json>> out(a.revisions.size());
   bool known = false;  // whether `state` is the block's state, from the archive alone
   std::optional<Json> state;
@@ -222,7 +223,8 @@ Result<std::vector<std::optional<Json>>> archiveMaterializations(const BlockArch
       state = *r.block;
       known = true;
       out[i] = *r.block;
-    } else if (known && state && (i % kCheckpointInterval == 0 || i + 1 == a.revisions.size())) {
+    } else if (known && state &&
+               retainsMaterialization(dialect, r.trx.rev, i, a.revisions.front().trx.rev, a.revisions.back().trx.rev)) {
       out[i] = state;
     }
   }

@@ -21,6 +21,12 @@ Rev rangeFloor(const Ranges& ranges, Rev rev) {
 
 }  // namespace
 
+bool retainsMaterialization(Dialect dialect, Rev rev, std::size_t ordinal, Rev floor, Rev tip) {
+  if (rev == tip) return true;
+  if (dialect == Dialect::Actions) return rev == floor || rev % kActionsCheckpointRevs == 0;
+  return ordinal % kCheckpointInterval == 0;  // the floor is ordinal 0
+}
+
 BlockStorage::BlockStorage(BlockId id, RawStorage& raw, RestoreCallback restore)
     : id_(std::move(id)), raw_(raw), restore_(std::move(restore)) {}
 
@@ -154,13 +160,11 @@ Status BlockStorage::writeCommit(const TrxId& trxId, Rev rev, const std::optiona
 }
 
 Status BlockStorage::pruneMaterialization(const TrxRev& old, const BlockMeta& meta) {
+  const Rev tip = meta.latest ? meta.latest->rev : old.rev;
   if (meta.dialect == Dialect::Actions) {
-    // Upstream v0.24's rule, so that its trees keep the files it keeps: the
-    // prior tip goes unless it is the tip, the floor of the tip's range or a
-    // multiple of kActionsCheckpointRevs.
-    const Rev tip = meta.latest ? meta.latest->rev : old.rev;
-    if (old.rev == tip || old.rev == rangeFloor(meta.ranges, tip) || old.rev % kActionsCheckpointRevs == 0)
-      return Status::ok();
+    // Upstream v0.24 judges only by revision numbers, with the floor of the
+    // tip's range: no listing needed.
+    if (retainsMaterialization(meta.dialect, old.rev, 1, rangeFloor(meta.ranges, tip), tip)) return Status::ok();
     return raw_.deleteMaterialized(id_, old.trxId);
   }
   OPTDB_ASSIGN(auto revs, raw_.revisions(id_, meta));
@@ -169,9 +173,9 @@ Status BlockStorage::pruneMaterialization(const TrxRev& old, const BlockMeta& me
   OPTDB_ASSIGN(const Rev found, revs->at(at));
   if (found != old.rev) return Status::ok();
   // Count revisions from the floor of old's range.
-  OPTDB_ASSIGN(const std::size_t first, revs->lowerBound(rangeFloor(meta.ranges, old.rev)));
-  const std::size_t ordinal = at - first;
-  if (ordinal % kCheckpointInterval == 0) return Status::ok();  // a retained checkpoint
+  const Rev floor = rangeFloor(meta.ranges, old.rev);
+  OPTDB_ASSIGN(const std::size_t first, revs->lowerBound(floor));
+  if (retainsMaterialization(meta.dialect, old.rev, at - first, floor, tip)) return Status::ok();
   return raw_.deleteMaterialized(id_, old.trxId);
 }
 

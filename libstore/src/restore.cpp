@@ -82,10 +82,10 @@ Result<std::optional<std::string>> applyArchive(RawStorage& raw, const BlockArch
                                   r.trx.trxId));
     steps.push_back({local.has_value(), localT.has_value()});
   }
-  OPTDB_ASSIGN(auto mats, archiveMaterializations(a, "archive"));
+  OPTDB_ASSIGN(const Dialect dialect, raw.dialect(id));
+  OPTDB_ASSIGN(auto mats, archiveMaterializations(a, "archive", dialect));
   OPTDB_ASSIGN(auto pendingList, raw.listPendings(id));
   std::set<TrxId> localPendings(pendingList.begin(), pendingList.end());
-  OPTDB_ASSIGN(const Dialect dialect, raw.dialect(id));
   BlockMeta m = meta ? *meta : newBlockMeta(dialect);
   if (!meta) m.ranges.clear();  // a restored block holds only what its archives claim
   // An actions block holds revisions from its first commit (upstream v0.24):

@@ -54,11 +54,14 @@ Json encodeArchive(const BlockArchive& a);
 // The archive as one NDJSON line (compact JSON and "\n") appended to `out`.
 void appendArchiveLine(std::string& out, const BlockArchive& a);
 
-// The materializations restoring `a` saves, one entry per revision (nullopt:
-// none): every `block` the archive carries, and, where the state can be
-// rebuilt from the archive alone, every kCheckpointInterval-th revision and
-// the highest one. InvalidInput when a transform cannot apply.
-Result<std::vector<std::optional<Json>>> archiveMaterializations(const BlockArchive& a, std::string_view where);
+// The materializations restoring `a` into a block of `dialect` saves, one
+// entry per revision (nullopt: none): every `block` the archive carries, and,
+// where the state can be rebuilt from the archive alone, those the block's
+// retention rule keeps (retainsMaterialization, the archive's revisions
+// counted from its first, its highest as the tip). InvalidInput when a
+// transform cannot apply.
+Result<std::vector<std::optional<Json>>> archiveMaterializations(const BlockArchive& a, std::string_view where,
+                                                                 Dialect dialect = Dialect::Trx);
 
 // Reads archives one at a time from NDJSON (one archive a line), a single
 // JSON object, a JSON array of archives, or any sequence of these. Errors

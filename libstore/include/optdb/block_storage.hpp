@@ -26,6 +26,12 @@ constexpr std::size_t kCheckpointInterval = 16;
 // the prior tip is kept when its revision number is a multiple of 32.
 constexpr Rev kActionsCheckpointRevs = 32;
 
+// The retention rule (SPEC §2), the one place it is written: whether a block
+// in `dialect` keeps the materialization of revision `rev`, the `ordinal`-th
+// revision (from 0) of the range that starts at `floor`, when `tip` is the
+// range's latest. Commits prune by it and restore saves by it.
+bool retainsMaterialization(Dialect dialect, Rev rev, std::size_t ordinal, Rev floor, Rev tip);
+
 struct CommittedRevision {
   TrxRev trxRev;
   Transform transform;
