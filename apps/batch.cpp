@@ -2,8 +2,6 @@
 #include "command.hpp"
 #include "optdb/batch.hpp"
 
-#include <fmt/format.h>
-
 namespace optdb::cli {
 
 void addBatch(CLI::App& app, Globals& g) {
@@ -31,9 +29,7 @@ void addBatch(CLI::App& app, Globals& g) {
       BatchResponse r;
       if (!line) {
         if (line.status().code() != Code::InvalidInput) return line.status();
-        r.response = Json::object();
-        r.response["exit"] = static_cast<int>(Code::InvalidInput);
-        r.response["error"] = fmt::format("line {}: {}", lineNo, line.status().message());
+        r.response = BatchSession::refusal(lineNo, line.status());
       } else if (!*line) {
         break;
       } else if (line->value().find_first_not_of(" \t\r") == std::string::npos) {

@@ -184,6 +184,13 @@ Result<Json> run(Store& repo, const Json& j, bool* flush) {
 
 }  // namespace
 
+Json BatchSession::refusal(std::size_t lineNo, const Status& why) {
+  Json response = Json::object();
+  response["exit"] = static_cast<int>(why.code());
+  response["error"] = fmt::format("line {}: {}", lineNo, why.message());
+  return response;
+}
+
 BatchResponse BatchSession::answer(std::string_view line, std::size_t lineNo) {
   BatchResponse out;
   Json response = Json::object();
@@ -199,12 +206,8 @@ BatchResponse BatchSession::answer(std::string_view line, std::size_t lineNo) {
     if (auto id = j.find("id"); id != j.end()) response["id"] = *id;
   }
   auto r = run(store_, j, &out.flush);
-  if (!r) {
-    response["exit"] = static_cast<int>(r.status().code());
-    response["error"] = fmt::format("line {}: {}", lineNo, r.status().message());
-  } else {
-    for (auto& [k, v] : r->items()) response[k] = std::move(v);
-  }
+  Json answered = r ? std::move(r).value() : refusal(lineNo, r.status());
+  for (auto& [k, v] : answered.items()) response[k] = std::move(v);
   out.response = std::move(response);
   return out;
 }

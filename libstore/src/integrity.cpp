@@ -862,15 +862,21 @@ class Repairer {
     return reindex(m.id);
   }
 
+  // The ranges of a meta.json rebuilt from the block's files, as the
+  // dialect's writers would have them: trx holds from 0 (or its lowest
+  // revision) from the first write, actions nothing before its first commit.
+  static Ranges heldRanges(const BlockModel& m) {
+    auto low = m.lowestComplete();
+    if (!low && m.dialect == Dialect::Actions) return {};
+    return {Range{low.value_or(0), std::nullopt}};
+  }
+
   // meta.json readable and well formed, rebuilt from the block's files if need be.
   Status fixMeta(BlockModel& m) {
     auto isMetaProblem = [&](const Problem& p) { return p.path == printable(m.metaPath); };
     if (m.metaState == MetaState::BadJson || m.metaState == MetaState::BadMeta) {
       BlockMeta meta = newBlockMeta(m.dialect);
-      auto low = m.lowestComplete();
-      // As the dialect's writers would have it: trx holds [[0]] from the
-      // first write, actions nothing before its first commit.
-      if (low || m.dialect == Dialect::Trx) meta.ranges = {Range{low.value_or(0), std::nullopt}};
+      meta.ranges = heldRanges(m);
       if (auto high = m.highestComplete()) meta.latest = TrxRev{high->second, high->first};
       act(m.metaPath, action::kRebuildMeta,
           fmt::format("rebuilt meta.json from the block's files: ranges {}, {}", describeRanges(meta.ranges),
@@ -885,8 +891,7 @@ class Repairer {
       Ranges before = meta.ranges;
       if (meta.latest && !rangesContain(meta.ranges, meta.latest->rev)) meta.ranges.push_back({meta.latest->rev, std::nullopt});
       meta.ranges = normalizeRanges(std::move(meta.ranges));
-      auto low = m.lowestComplete();
-      if (meta.ranges.empty() && (low || m.dialect == Dialect::Trx)) meta.ranges = {Range{low.value_or(0), std::nullopt}};
+      if (meta.ranges.empty()) meta.ranges = heldRanges(m);
       act(m.metaPath, action::kFixRanges,
           fmt::format("normalized the ranges of meta.json to {}{}", describeRanges(meta.ranges),
                       m.rangesMalformed ? " (malformed entries dropped)" : ""));

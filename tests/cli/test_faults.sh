@@ -50,6 +50,8 @@
 # system, so commits take as long as they do in production and a kill lands
 # inside one often. Everything lives in lib.sh's $WORK, removed at exit.
 source "$(dirname "$0")/lib.sh"
+# test_faults_actions.sh runs the same in the actions dialect.
+if [[ -n ${OPTDB_FAULTS_LAYOUT:-} ]]; then export OPTDB_LAYOUT=$OPTDB_FAULTS_LAYOUT; fi
 set -m # every background job in its own process group, so that it can be killed whole
 
 SEED=${SEED:-$(($(od -An -N2 -tu2 /dev/urandom)))}

@@ -92,6 +92,16 @@ std::set<Dialect> shown(Store& s, const BlockId& id) {
   return out;
 }
 
+// The archives `req` writes, as NDJSON.
+std::string archivesOf(FileRawStorage& raw, const ArchiveRequest& req) {
+  std::string out;
+  REQUIRE(writeArchives(raw, req, [&](const BlockArchive& a) {
+            appendArchiveLine(out, a);
+            return Status::ok();
+          }).isOk());
+  return out;
+}
+
 std::string problemKinds(const std::vector<Problem>& ps) {
   std::string out;
   for (const auto& p : ps) out += p.kind + " " + p.path + "\n";
@@ -155,13 +165,9 @@ TEST_CASE("every writer keeps each block in its own dialect", "[dialect]") {
     REQUIRE(s.repo->cancel("p1", {"a"}).isOk());
     pendOk(*s.repo, "p2", R"({"updates":{"a":[["v",0,0,[9]]]}})");
     // Restore into another store of the other dialect: archives carry the source's names.
-    std::string archives;
     ArchiveRequest all;
     all.all = true;
-    REQUIRE(writeArchives(*s.raw, all, [&](const BlockArchive& a) {
-              appendArchiveLine(archives, a);
-              return Status::ok();
-            }).isOk());
+    const std::string archives = archivesOf(*s.raw, all);
     CHECK(archives.find(std::string("\"") + namesOf(d).revisionEntry + "\":{\"" + namesOf(d).idMember + "\"") !=
           std::string::npos);
     CHECK(archives.find(std::string("\"") + namesOf(otherDialect(d)).idMember + "\"") == std::string::npos);
@@ -178,12 +184,8 @@ TEST_CASE("every writer keeps each block in its own dialect", "[dialect]") {
     CHECK(s.check().empty());
     CHECK(t.check().empty());
     // --layout picks the archives' dialect.
-    std::string other;
     all.layout = otherDialect(d);
-    REQUIRE(writeArchives(*s.raw, all, [&](const BlockArchive& a) {
-              appendArchiveLine(other, a);
-              return Status::ok();
-            }).isOk());
+    const std::string other = archivesOf(*s.raw, all);
     CHECK(other.find(std::string("\"") + namesOf(d).idMember + "\"") == std::string::npos);
   }
 }
@@ -305,13 +307,9 @@ TEST_CASE("a block with only pendings travels through archive and restore in eit
   Store s;  // actions: the block holds no range
   pendOk(*s.repo, "p1", R"({"inserts":{"p":)" + B("p", R"("v":1)") + "}}");
   REQUIRE(s.read("p/meta.json") == R"({"ranges":[]})");
-  std::string archives;
   ArchiveRequest req;
   req.blockIds = {"p"};
-  REQUIRE(writeArchives(*s.raw, req, [&](const BlockArchive& a) {
-            appendArchiveLine(archives, a);
-            return Status::ok();
-          }).isOk());
+  const std::string archives = archivesOf(*s.raw, req);
   CHECK(archives.find(R"("pending":{"p1":{"actionId":"p1","transforms":)") != std::string::npos);
   for (Dialect d : kDialects) {
     INFO(namesOf(d).name);
@@ -334,13 +332,9 @@ TEST_CASE("restore keeps the materializations the target block's own retention r
       pendOk(*s.repo, id, R"({"updates":{"la":[["n",1000,0,[)" + std::to_string(r) + "]]]}}", r);
       commitOk(*s.repo, id, {"la"}, r);
     }
-    std::string archives;
     ArchiveRequest req;
     req.blockIds = {"la"};
-    REQUIRE(writeArchives(*s.raw, req, [&](const BlockArchive& a) {
-              appendArchiveLine(archives, a);
-              return Status::ok();
-            }).isOk());
+    const std::string archives = archivesOf(*s.raw, req);
     Store t(d);
     REQUIRE(restoreArchives(*t.raw, {{"a", archives}}, 5).isOk());
     auto names = [](Store& st) {
@@ -355,4 +349,22 @@ TEST_CASE("restore keeps the materializations the target block's own retention r
     for (Rev r : {1, 16, 17, 31, 32, 33, 40}) CHECK(readBlock(*t.repo, "la", r) == readBlock(*s.repo, "la", r));
     CHECK(t.check().empty());
   }
+}
+
+TEST_CASE("migrate on a full disk: an I/O error, every block as before, finished once there is room", "[dialect]") {
+  Store s(Dialect::Trx);
+  history(*s.repo);
+  const std::string before = reads(*s.repo);
+  s.env->setDiskFull(true);
+  auto full = s.repo->migrate({}, true, Dialect::Actions);
+  CHECK(full.status().code() == Code::IoError);
+  s.env->setDiskFull(false);
+  s.reopen();
+  CHECK(reads(*s.repo) == before);
+  for (const auto& p : s.check()) CHECK((p.kind == problem::kMixedDialect || p.kind == problem::kTempFile));
+  REQUIRE(s.repo->migrate({}, true, Dialect::Actions).isOk());
+  REQUIRE(repairStore(*s.raw, RepairOptions{}).isOk());  // temporary files the failed writes left
+  CHECK(s.check().empty());
+  for (const auto& id : kBlocks) CHECK(shown(s, id) == std::set<Dialect>{Dialect::Actions});
+  CHECK(reads(*s.repo) == before);
 }

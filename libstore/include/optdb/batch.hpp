@@ -26,6 +26,8 @@ class BatchSession {
   // A flush is answered {"exit":0,"result":{"flushed":0}}: the caller sets
   // the count of responses it delivered.
   BatchResponse answer(std::string_view line, std::size_t lineNo);
+  // The answer to a line that could not even be read whole (too long).
+  static Json refusal(std::size_t lineNo, const Status& why);
 
  private:
   Store& store_;
