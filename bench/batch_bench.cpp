@@ -19,11 +19,14 @@
 #include <fmt/format.h>
 
 #include "optdb/codec.hpp"
+#include "child_process.hpp"
 #include "optdb/storage_repo.hpp"
 
 namespace fs = std::filesystem;
 using namespace optdb;
 using Clock = std::chrono::steady_clock;
+using optdb::bench::Child;
+using optdb::bench::runChild;
 
 namespace {
 
@@ -35,40 +38,6 @@ std::string blockId(int i) { return fmt::format("g{:03d}", i); }
 
 std::string blockJson(const std::string& id) {
   return fmt::format(R"({{"header":{{"id":"{}","type":"bench","collectionId":"c"}},"v":[]}})", id);
-}
-
-struct Child {
-  double seconds = 0;
-  long peakKiB = 0;
-  int status = -1;
-};
-
-// Runs `argv` with stdin fed by `feed` (called with the pipe's write end) and
-// stdout thrown away; wall time and peak RSS from wait4.
-Child runChild(const std::vector<std::string>& argv, const std::function<void(int)>& feed) {
-  int in[2];
-  if (::pipe(in) != 0) std::exit(1);
-  const auto start = Clock::now();
-  pid_t pid = fork();
-  if (pid == 0) {
-    ::dup2(in[0], 0);
-    ::close(in[0]);
-    ::close(in[1]);
-    int devnull = ::open("/dev/null", O_WRONLY);
-    ::dup2(devnull, 1);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    _exit(127);
-  }
-  ::close(in[0]);
-  if (feed) feed(in[1]);
-  ::close(in[1]);
-  int st = 0;
-  struct rusage ru {};
-  ::wait4(pid, &st, 0, &ru);
-  return {since(start), ru.ru_maxrss, WIFEXITED(st) ? WEXITSTATUS(st) : -1};
 }
 
 void writeAll(int fd, const std::string& s) {

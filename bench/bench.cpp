@@ -21,6 +21,7 @@
 
 #include <fmt/format.h>
 
+#include "child_process.hpp"
 #include "optdb/codec.hpp"
 #include "optdb/file_raw_storage.hpp"
 #include "optdb/storage_repo.hpp"
@@ -206,22 +207,7 @@ double writeFloor(const std::string& dir, int n) {
 // Median wall time of a whole process, run `n` times.
 double processTime(const std::vector<std::string>& argv, int n) {
   std::vector<double> t;
-  for (int i = 0; i < n; ++i) {
-    auto s = Clock::now();
-    pid_t pid = fork();
-    if (pid == 0) {
-      int devnull = ::open("/dev/null", O_WRONLY);
-      ::dup2(devnull, 1);
-      std::vector<char*> args;
-      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      ::execv(args[0], args.data());
-      _exit(127);
-    }
-    int st;
-    ::waitpid(pid, &st, 0);
-    t.push_back(seconds(Clock::now() - s));
-  }
+  for (int i = 0; i < n; ++i) t.push_back(optdb::bench::runChild(argv, {}).seconds);
   return median(t);
 }
 
