@@ -19,6 +19,8 @@
 
 #include <fmt/format.h>
 
+#include "optdb/text.hpp"
+
 namespace optdb::cli {
 
 namespace {
@@ -208,38 +210,11 @@ Status printJson(const Globals& g, const Json& value) {
   return flushStdout();
 }
 
-// Length of the valid UTF-8 sequence at s[i], or 0.
-static size_t utf8SequenceAt(const std::string& s, size_t i) {
-  unsigned char c = s[i];
-  size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-  if (len == 0 || i + len > s.size()) return 0;
-  std::uint32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
-  for (size_t k = 1; k < len; ++k) {
-    unsigned char cc = s[i + k];
-    if ((cc >> 6) != 2) return 0;
-    cp = (cp << 6) | (cc & 0x3F);
-  }
-  static constexpr std::uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-  if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return len;
-}
-
 void printError(const std::string& message) {
   // One line, printable: control characters (a block id may hold a tab or an
   // escape sequence) and bytes that are not UTF-8 (echoed from bad input) are
   // written as \xNN, so the message can neither span lines nor drive a terminal.
-  std::string line;
-  for (size_t i = 0; i < message.size();) {
-    unsigned char c = message[i];
-    size_t len = utf8SequenceAt(message, i);
-    if (len == 0 || c < 0x20 || c == 0x7F) {
-      line += fmt::format("\\x{:02x}", c);
-      ++i;
-    } else {
-      line.append(message, i, len);
-      i += len;
-    }
-  }
+  std::string line = printable(message);
   line = "optdb: error: " + line + "\n";
   std::fwrite(line.data(), 1, line.size(), stderr);
   std::fflush(stderr);

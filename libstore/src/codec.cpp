@@ -245,6 +245,36 @@ Result<BlockMeta> decodeMeta(const Json& j, std::string_view where) {
   return m;
 }
 
+MetaReading decodeMetaLeniently(const Json& j) {
+  MetaReading out;
+  if (!j.is_object()) {
+    out.why = "meta.json is not a JSON object";
+    return out;
+  }
+  auto r = j.find("ranges");
+  if (r == j.end() || !r->is_array()) {
+    out.why = r == j.end() ? "meta.json has no ranges" : "meta.json: ranges is not an array";
+    return out;
+  }
+  BlockMeta meta;
+  meta.ranges.clear();
+  if (auto l = j.find("latest"); l != j.end() && !l->is_null()) {
+    auto latest = decodeTrxRev(*l, "latest", &meta.dialect);
+    if (!latest) {
+      out.why = "meta.json: " + latest.status().message();
+      return out;
+    }
+    meta.latest = *latest;
+  }
+  for (const auto& entry : *r) {
+    auto one = decodeRanges(Json::array({entry}), "ranges");
+    if (one) meta.ranges.push_back(one->front());
+    else out.malformedRanges.push_back(entry);
+  }
+  out.meta = std::move(meta);
+  return out;
+}
+
 Json encodeMeta(const BlockMeta& m) {
   Json j = Json::object();
   j["ranges"] = encodeRanges(m.ranges);

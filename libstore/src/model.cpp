@@ -10,31 +10,9 @@
 
 #include <fmt/format.h>
 
+#include "optdb/text.hpp"
+
 namespace optdb {
-
-namespace {
-
-// Returns the byte offset of the first invalid UTF-8 sequence, or npos.
-size_t invalidUtf8At(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    unsigned char c = s[i];
-    int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (len == 0 || i + len > s.size()) return i;
-    uint32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
-    for (int k = 1; k < len; ++k) {
-      unsigned char cc = s[i + k];
-      if ((cc >> 6) != 2) return i;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
-    i += len;
-  }
-  return std::string_view::npos;
-}
-
-}  // namespace
 
 Status validateBlockId(std::string_view id, std::string_view where) {
   auto bad = [&](std::string_view why) {

@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "layout.hpp"
+#include "optdb/file_raw_storage.hpp"
 
 namespace optdb {
 

@@ -3,6 +3,7 @@
 // every mutation under a kill and a power cut, mixed-dialect check and
 // repair, and archives in either dialect.
 #include "optdb/archive.hpp"
+#include "optdb/file_raw_storage.hpp"
 #include "optdb/integrity.hpp"
 #include "optdb/mem_env.hpp"
 #include "support.hpp"

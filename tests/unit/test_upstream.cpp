@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "optdb/codec.hpp"
+#include "optdb/file_raw_storage.hpp"
 #include "optdb/integrity.hpp"
 #include "support.hpp"
 

@@ -51,6 +51,15 @@ Json encodeRanges(const Ranges& r);
 
 // The dialect is the one `latest` names its id in (trx when it has no latest).
 Result<BlockMeta> decodeMeta(const Json& j, std::string_view where);
+// Metadata read as far as it goes, for integrity's report on a damaged
+// meta.json: no `meta` (and `why`) when it is no metadata at all; else the
+// ranges that decode, with the entries that do not in `malformedRanges`.
+struct MetaReading {
+  std::optional<BlockMeta> meta;
+  std::string why;
+  std::vector<Json> malformedRanges;
+};
+MetaReading decodeMetaLeniently(const Json& j);
 // {"ranges","latest"?}, latest in the meta's dialect.
 Json encodeMeta(const BlockMeta& m);
 

@@ -46,6 +46,21 @@ class FileRawStorage : public RawStorage {
   Result<Dialect> dialect(const BlockId& id) override;
   Result<bool> convertBlock(const BlockId& id, Dialect to) override;
   Status setStoreDialect(Dialect d) override;
+  Result<Dialect> dialectGiven(const BlockId& id, std::optional<Dialect> fromMeta) override;
+  // For integrity: the tree walked through the Env (file_scan.cpp), every
+  // symbolic link reported where it stands and never followed.
+  Result<bool> exists() override;
+  Status visitBlocks(const std::vector<BlockId>& named, std::vector<BlockId>* notFound, const ProblemSink& onProblem,
+                     const std::function<Status(const BlockId&)>& onBlock) override;
+  Result<BlockListing> listBlock(const BlockId& id) override;
+  Result<IntentListing> listIntentItems() override;
+  Result<std::optional<std::string>> readItem(const std::string& where) override;
+  Status removeStray(const std::string& where) override;
+  std::string whereRevision(const BlockId& id, Rev rev) override;
+  std::string whereIntents() override;
+  std::string whereItem(const BlockId& id, ItemKind kind, const TrxId& trxId, Dialect dialect) override;
+  Result<std::unique_ptr<FileLock>> lockStoreIfKept(LockMode mode, double timeoutSeconds) override;
+  Status syncStore() override;
 
   // The dialect a new block takes: --layout, else settings.json, else that of
   // the existing blocks when they agree, else actions.
@@ -53,9 +68,6 @@ class FileRawStorage : public RawStorage {
   // What the block's own files say (meta.json's latest, else an actions/ or
   // trx/ directory); nullopt when nothing does (no block, or only pendings).
   Result<std::optional<Dialect>> ownDialect(const BlockId& id);
-  // The block's dialect given what its meta.json's latest names (nullopt: no
-  // latest, or meta.json unreadable): that, else its directories', else the store's.
-  Result<Dialect> dialectGiven(const BlockId& id, std::optional<Dialect> fromMeta);
 
   Env& env() { return *env_; }
   bool syncing() const { return sync_; }

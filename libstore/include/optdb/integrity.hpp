@@ -13,46 +13,12 @@
 #include <string>
 #include <vector>
 
-#include "optdb/file_raw_storage.hpp"
+#include "optdb/problem.hpp"
+#include "optdb/raw_storage.hpp"
 #include "optdb/json.hpp"
 #include "optdb/model.hpp"
 
 namespace optdb {
-
-// Problem kinds (the `kind` of a Problem; see optdb-inspect(1)).
-namespace problem {
-inline constexpr const char* kBadJson = "bad-json";                   // a final-name file that does not parse
-inline constexpr const char* kBadMeta = "bad-meta";                   // meta.json parses but is not metadata
-inline constexpr const char* kBadRanges = "bad-ranges";               // malformed, unsorted or unmerged ranges
-inline constexpr const char* kLatestMissing = "latest-missing";       // latest names a revision whose files are missing
-inline constexpr const char* kInterruptedCommit = "interrupted-commit";  // a revision whose transaction is only pending
-inline constexpr const char* kAboveLatest = "above-latest";           // a complete revision above latest
-inline constexpr const char* kLostRevision = "lost-revision";         // a committed transform no revision names
-inline constexpr const char* kMissingTransform = "missing-transform"; // a revision naming a transaction with no transform
-inline constexpr const char* kDuplicateRevision = "duplicate-revision";  // two revisions name one transaction
-inline constexpr const char* kLeftoverIntent = "leftover-intent";     // a commit intent under .optdb/intents
-inline constexpr const char* kUnmaterializableTip = "unmaterializable-tip";  // replay of the tip fails
-inline constexpr const char* kPendingCommitted = "pending-committed"; // one TrxId pending and committed
-inline constexpr const char* kTempFile = "temp-file";                 // a stray temporary file
-inline constexpr const char* kBadName = "bad-name";                   // a data file name that is not a valid id
-inline constexpr const char* kBadType = "bad-type";                   // a directory where a file belongs, or the reverse
-inline constexpr const char* kSymlink = "symlink";                    // a symbolic link, anywhere
-inline constexpr const char* kUnexamined = "unexamined";             // a block that could not be read (an I/O error)
-inline constexpr const char* kHardLink = "hard-link";                 // a stored file with more than one link
-inline constexpr const char* kDuplicateName = "duplicate-name";       // one file under both its %3A and its raw ':' name
-inline constexpr const char* kOvertakenCommit = "overtaken-commit";   // an interrupted commit below a later revision
-inline constexpr const char* kForkedHistory = "forked-history";       // a revision committed below one whose state lacks it
-inline constexpr const char* kMixedDialect = "mixed-dialect";         // files of both layout generations in one block
-}  // namespace problem
-
-struct Problem {
-  std::string path;  // store-relative: "b0/meta.json", "b1/trx/t1.json", or a block directory "b2"
-  std::string kind;
-  std::string message;  // plain words, one line
-  // {"path","kind","message"}
-  Json toJson() const;
-  bool operator==(const Problem&) const = default;
-};
 
 // Repair actions (the `action` of a RepairAction; see optdb-repair(1)).
 namespace action {
@@ -76,7 +42,6 @@ struct RepairAction {
   Json toJson() const;
 };
 
-using ProblemSink = std::function<void(const Problem&)>;
 
 // ---- inspect --check ----
 
@@ -95,7 +60,7 @@ struct CheckResult {
 // (intents first, then the top level and the blocks in bytewise id order).
 // Holds the store lock exclusively while it looks (LockTimeout otherwise).
 // InvalidInput for a named id that is not a valid block id.
-Result<CheckResult> checkStore(FileRawStorage& raw, const CheckOptions& options, const ProblemSink& sink);
+Result<CheckResult> checkStore(RawStorage& raw, const CheckOptions& options, const ProblemSink& sink);
 
 // ---- repair ----
 
@@ -124,7 +89,7 @@ struct RepairReport {
 // SPEC §6 repair, under the store lock held exclusively. Never deletes a
 // committed transform or a revision file, never follows or removes a
 // symbolic link.
-Result<RepairReport> repairStore(FileRawStorage& raw, const RepairOptions& options);
+Result<RepairReport> repairStore(RawStorage& raw, const RepairOptions& options);
 
 // ---- inspect (summary) ----
 
@@ -173,7 +138,7 @@ struct SummaryResult {
 // Describes blocks one at a time (bytewise id order, or the order named),
 // taking no lock and writing nothing, as a reader. Files met that do not
 // parse (meta.json, revs/) go to `onProblem` and count in store.problems.
-Result<SummaryResult> summarizeStore(FileRawStorage& raw, const SummaryOptions& options,
+Result<SummaryResult> summarizeStore(RawStorage& raw, const SummaryOptions& options,
                                      const std::function<void(const BlockSummary&)>& onBlock,
                                      const ProblemSink& onProblem);
 

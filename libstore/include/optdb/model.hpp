@@ -81,4 +81,11 @@ BlockMeta newBlockMeta(Dialect dialect);
 // rev]` and merges, as upstream v0.24 does. The one rule for "set latest".
 BlockMeta withLatest(BlockMeta meta, const TrxRev& latest);
 
+// Recorded before a commit touches any block, removed once all are done.
+struct CommitIntent {
+  TrxId trxId;
+  Rev rev = 0;
+  std::vector<BlockId> blockIds;
+};
+
 }  // namespace optdb

@@ -4,21 +4,16 @@
 // a file name.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
 
 #include "optdb/env.hpp"
 #include "optdb/model.hpp"
+#include "optdb/store_scan.hpp"
 
 namespace optdb {
-
-// Recorded before a commit touches any block, removed once all are done.
-struct CommitIntent {
-  TrxId trxId;
-  Rev rev = 0;
-  std::vector<BlockId> blockIds;
-};
 
 // A block's revision numbers in ascending order, searched without being
 // loaded whole (memory does not grow with the history).
@@ -110,6 +105,40 @@ class RawStorage {
   virtual Result<bool> convertBlock(const BlockId& id, Dialect to) = 0;
   // Records `d` as the dialect new blocks of the store take.
   virtual Status setStoreDialect(Dialect d) = 0;
+  // The block's dialect given what its metadata's latest names (nullopt: no
+  // latest, or unreadable metadata): that, else its committed collections',
+  // else the store's. One rule, for readers and integrity alike.
+  virtual Result<Dialect> dialectGiven(const BlockId& id, std::optional<Dialect> fromMeta) = 0;
+
+  // ---- for integrity (store_scan.hpp) ----
+
+  // Whether the location holds a store at all (false: every block is absent).
+  virtual Result<bool> exists() = 0;
+  // Visits the named blocks (each once), or every block of the store in
+  // bytewise id order: a block to `onBlock`; problems of the store's own
+  // items met on the way (a link where a block belongs, a block whose name is
+  // no id) to `onProblem`, in order with the blocks; named blocks not held to
+  // `notFound`. A block that cannot be searched is visited, never skipped.
+  virtual Status visitBlocks(const std::vector<BlockId>& named, std::vector<BlockId>* notFound,
+                             const ProblemSink& onProblem, const std::function<Status(const BlockId&)>& onBlock) = 0;
+  // The items of one block, by name; nothing read but the listing.
+  virtual Result<BlockListing> listBlock(const BlockId& id) = 0;
+  // Every commit intent item and what it decodes to.
+  virtual Result<IntentListing> listIntentItems() = 0;
+  // The bytes of an item a listing named; nullopt when it is gone meanwhile.
+  virtual Result<std::optional<std::string>> readItem(const std::string& where) = 0;
+  // Where an item of the block is, or would be written (a committed one in
+  // `dialect`), as listings name it: for what repair reports it wrote.
+  virtual std::string whereRevision(const BlockId& id, Rev rev) = 0;
+  virtual std::string whereIntents() = 0;
+  virtual std::string whereItem(const BlockId& id, ItemKind kind, const TrxId& trxId, Dialect dialect) = 0;
+  // Removes a leftover a listing named in `temps` (nothing else, whatever `where` says).
+  virtual Status removeStray(const std::string& where) = 0;
+  // The store lock like lockStore, but nullptr (and nothing written) when
+  // the store has nowhere to keep it yet: a tree optdb never wrote to.
+  virtual Result<std::unique_ptr<FileLock>> lockStoreIfKept(LockMode mode, double timeoutSeconds) = 0;
+  // Every write so far made durable (a store at rest, after repair).
+  virtual Status syncStore() = 0;
 };
 
 }  // namespace optdb

@@ -51,7 +51,7 @@ class Store {
   Store(std::string location, StoreOptions options);
 
   std::string location_;
-  std::shared_ptr<FileRawStorage> raw_;
+  std::shared_ptr<RawStorage> raw_;
   std::unique_ptr<StorageRepo> repo_;
 };
 
