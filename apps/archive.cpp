@@ -1,120 +1,11 @@
 // optdb archive: write block histories as NDJSON BlockArchives.
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-
 #include <fmt/format.h>
 
 #include "command.hpp"
 #include "optdb/archive.hpp"
+#include "optdb/output_file.hpp"
 
 namespace optdb::cli {
-
-namespace {
-
-// Where the archives go: stdout; or FILE, written as a temporary file renamed
-// over it at the end when FILE is a regular file or a new name; or, when FILE
-// is something else (a FIFO, a character device, a terminal, a socket),
-// straight into it: never renamed over it (SPEC §7). A FILE that is stdout
-// itself (-o /dev/stdout) is stdout.
-class Output {
- public:
-  Output(std::string file, bool sync) : file_(std::move(file)), sync_(sync) {}
-  ~Output() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!tmp_.empty()) ::unlink(tmp_.c_str());  // not committed: leave FILE as it was
-  }
-
-  Status open() {
-    if (file_.empty()) return Status::ok();
-    struct stat st, out;
-    if (::stat(file_.c_str(), &st) == 0) {
-      if (S_ISDIR(st.st_mode)) return Status::invalid(fmt::format("-o {}: is a directory", file_));
-      const int outFlags = ::fcntl(STDOUT_FILENO, F_GETFL);
-      if (outFlags != -1 && (outFlags & O_ACCMODE) != O_RDONLY && ::fstat(STDOUT_FILENO, &out) == 0 &&
-          out.st_dev == st.st_dev && out.st_ino == st.st_ino) {
-        file_.clear();  // stdout, reached by another name: written as stdout is
-        return Status::ok();
-      }
-      if (!S_ISREG(st.st_mode)) {
-        direct_ = true;
-        fd_ = ::open(file_.c_str(), O_WRONLY | O_NOCTTY | O_CLOEXEC);
-        if (fd_ < 0) return Status::io(fmt::format("-o {}: {}", file_, std::strerror(errno)));
-        return Status::ok();
-      }
-    }
-    // A symbolic link to a regular file: the file it names is replaced, not the link.
-    std::string target = file_;
-    struct stat lst;
-    if (::lstat(file_.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode)) {
-      char* real = ::realpath(file_.c_str(), nullptr);
-      if (!real) return Status::io(fmt::format("-o {}: {}", file_, std::strerror(errno)));
-      target = real;
-      std::free(real);
-    }
-    auto slash = target.rfind('/');
-    dir_ = slash == std::string::npos ? "." : (slash == 0 ? "/" : target.substr(0, slash));
-    std::string base = slash == std::string::npos ? target : target.substr(slash + 1);
-    if (base.empty()) return Status::invalid(fmt::format("-o {}: not a file name", file_));
-    final_ = target;
-    tmp_ = fmt::format("{}/.{}.tmp.{}", dir_, base, ::getpid());
-    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (fd_ < 0) {
-      int err = errno;
-      tmp_.clear();
-      return Status::io(fmt::format("-o {}: {}", file_, std::strerror(err)));
-    }
-    return Status::ok();
-  }
-
-  Status write(std::string_view data) {
-    if (file_.empty()) return writeStdout(data);
-    while (!data.empty()) {
-      ssize_t n = ::write(fd_, data.data(), data.size());
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return Status::io(fmt::format("writing {}: {}", direct_ ? file_ : tmp_, std::strerror(errno)));
-      }
-      data.remove_prefix(static_cast<size_t>(n));
-    }
-    return Status::ok();
-  }
-
-  // stdout flushed, or what was written into FILE closed, or the temporary
-  // file synced and renamed into place.
-  Status commit() {
-    if (file_.empty()) return flushStdout();
-    if (sync_ && !direct_ && ::fsync(fd_) != 0) return Status::io(fmt::format("fsync {}: {}", tmp_, std::strerror(errno)));
-    int fd = fd_;
-    fd_ = -1;
-    if (::close(fd) != 0) return Status::io(fmt::format("closing {}: {}", direct_ ? file_ : tmp_, std::strerror(errno)));
-    if (direct_) return Status::ok();
-    if (::rename(tmp_.c_str(), final_.c_str()) != 0)
-      return Status::io(fmt::format("-o {}: {}", file_, std::strerror(errno)));
-    tmp_.clear();
-    if (sync_) {
-      int d = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      if (d >= 0) {
-        ::fsync(d);
-        ::close(d);
-      }
-    }
-    return Status::ok();
-  }
-
- private:
-  std::string file_, dir_, tmp_, final_;
-  bool sync_;
-  bool direct_ = false;  // written into FILE itself
-  int fd_ = -1;
-};
-
-}  // namespace
 
 void addArchive(CLI::App& app, Globals& g) {
   struct Args {
@@ -161,19 +52,22 @@ void addArchive(CLI::App& app, Globals& g) {
       req.chunk = static_cast<std::size_t>(*n);
     }
     OPTDB_ASSIGN(auto store, openStoreOf(g));
-    Output out(args->output == "-" ? std::string() : args->output, store->options().sync);
-    OPTDB_TRY(out.open());
+    // Stdout, or FILE replaced atomically (a FIFO or device written into).
+    std::unique_ptr<OutputFile> file;
+    if (!args->output.empty() && args->output != "-") {
+      OPTDB_ASSIGN(file, OutputFile::open(args->output, store->options().sync, "-o"));
+    }
     std::string line;
     auto sink = [&](const BlockArchive& a) -> Status {
       line.clear();
       appendArchiveLine(line, a);
-      return out.write(line);
+      return file ? file->write(line) : writeStdout(line);
     };
     {
       BlockProgress progress("archive");
       OPTDB_TRY(store->archive(req, sink, progress.callback()));
     }
-    return out.commit();
+    return file ? file->commit() : flushStdout();
   });
 }
 

@@ -27,20 +27,16 @@ bool retainsMaterialization(Dialect dialect, Rev rev, std::size_t ordinal, Rev f
   return ordinal % kCheckpointInterval == 0;  // the floor is ordinal 0
 }
 
-BlockStorage::BlockStorage(BlockId id, RawStorage& raw, RestoreCallback restore)
-    : id_(std::move(id)), raw_(raw), restore_(std::move(restore)) {}
+bool holdsRevision(const std::optional<BlockMeta>& meta, std::optional<Rev> rev) {
+  return meta && (!rev || rangesContain(meta->ranges, *rev));
+}
+
+BlockStorage::BlockStorage(BlockId id, RawStorage& raw) : id_(std::move(id)), raw_(raw) {}
 
 Result<std::optional<Json>> BlockStorage::getBlock(std::optional<Rev> rev, std::optional<BlockMeta>* metaOut) {
   OPTDB_ASSIGN(auto meta, raw_.getMeta(id_));
   if (metaOut) *metaOut = meta;
-  bool held = meta && (!rev || rangesContain(meta->ranges, *rev));
-  if (!held && restore_) {
-    Status s = restore_(id_, rev);
-    if (!s && s.code() != Code::NotFound) return s;
-    OPTDB_ASSIGN(meta, raw_.getMeta(id_));
-    if (metaOut) *metaOut = meta;
-    held = meta && (!rev || rangesContain(meta->ranges, *rev));
-  }
+  const bool held = holdsRevision(meta, rev);
   if (!meta) return std::optional<Json>();  // a missing block reads as absent
   // Nothing committed anywhere this store knows of (an actions block with
   // only pendings holds no range): absent at every revision, as upstream reads it.

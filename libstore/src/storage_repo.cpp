@@ -120,6 +120,14 @@ StorageRepo::StorageRepo(std::shared_ptr<RawStorage> raw, StoreOptions options, 
 
 // ---- get ----
 
+Status StorageRepo::restoreIfMissing(const BlockId& id, std::optional<Rev> rev) {
+  if (!restore_) return Status::ok();
+  OPTDB_ASSIGN(auto meta, raw_->getMeta(id));
+  if (holdsRevision(meta, rev)) return Status::ok();
+  Status s = restore_(id, rev);
+  return s || s.code() == Code::NotFound ? Status::ok() : s;
+}
+
 Result<GetResult> StorageRepo::get(const std::vector<BlockId>& blockIds, const GetContext& context) {
   OPTDB_TRY(validateIds(blockIds));
   GetResult result;
@@ -171,7 +179,8 @@ Result<GetResult> StorageRepo::get(const std::vector<BlockId>& blockIds, const G
       continue;
     }
     std::optional<BlockMeta> meta;
-    auto block = bs.getBlock(context.rev, &meta);
+    Status restored = restoreIfMissing(id, context.rev);
+    auto block = restored ? bs.getBlock(context.rev, &meta) : Result<std::optional<Json>>(restored);
     if (block) {
       state.block = std::move(block).value();
     } else if (block.status().code() == Code::NotFound) {

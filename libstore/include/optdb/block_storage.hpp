@@ -11,9 +11,9 @@
 
 namespace optdb {
 
-// Asked for a block's history when a revision lies outside meta.ranges (rev
-// nullopt: the block is missing entirely). It saves what it finds into the
-// store; NotFound when no source has it.
+// What the repository asks, before get reads a block, for a revision the
+// store does not hold (rev nullopt: the block is missing entirely). It saves
+// what it finds into the store; NotFound when no source has it.
 using RestoreCallback = std::function<Status(const BlockId& id, std::optional<Rev> rev)>;
 
 // In the trx dialect a materialization is kept at the tip, at the first
@@ -32,6 +32,10 @@ constexpr Rev kActionsCheckpointRevs = 32;
 // range's latest. Commits prune by it and restore saves by it.
 bool retainsMaterialization(Dialect dialect, Rev rev, std::size_t ordinal, Rev floor, Rev tip);
 
+// Whether a block with metadata `meta` (nullopt: not in the store) holds
+// revision `rev` (nullopt: its latest): what get reads without a restore.
+bool holdsRevision(const std::optional<BlockMeta>& meta, std::optional<Rev> rev);
+
 struct CommittedRevision {
   TrxRev trxRev;
   Transform transform;
@@ -39,13 +43,13 @@ struct CommittedRevision {
 
 class BlockStorage {
  public:
-  BlockStorage(BlockId id, RawStorage& raw, RestoreCallback restore = {});
+  BlockStorage(BlockId id, RawStorage& raw);
 
   const BlockId& id() const { return id_; }
 
   // The block after the greatest committed revision ≤ rev (latest when
   // nullopt); nullopt when deleted or never written. NotFound when `rev` is
-  // outside what this store holds and no restore source supplies it.
+  // outside what this store holds (the repository asks restore sources first).
   // `meta` receives the metadata the read used (nullopt: no such block).
   Result<std::optional<Json>> getBlock(std::optional<Rev> rev, std::optional<BlockMeta>* meta = nullptr);
 
@@ -100,7 +104,6 @@ class BlockStorage {
 
   BlockId id_;
   RawStorage& raw_;
-  RestoreCallback restore_;
   std::size_t lastReplay_ = 0;
 };
 

@@ -122,13 +122,16 @@ class StorageRepo {
   RawStorage& raw() { return *raw_; }
   void setRestore(RestoreCallback restore) { restore_ = std::move(restore); }
   const StoreOptions& options() const { return options_; }
-  BlockStorage blockStorage(const BlockId& id) { return BlockStorage(id, *raw_, restore_); }
+  BlockStorage blockStorage(const BlockId& id) { return BlockStorage(id, *raw_); }
 
  private:
   // A pending transform on one block (meta.json created if missing).
   Status savePendingOn(const BlockId& id, const TrxId& trxId, const Transform& t);
   Result<CommitResult> commitLocked(const TrxId& trxId, const std::vector<BlockId>& blockIds, Rev rev);
   Result<std::vector<MissingTrx>> collectMissing(const std::vector<BlockId>& blockIds, Rev from);
+  // Asks the restore sources for `rev` of a block this store does not hold
+  // there (SPEC §4's lazy restore), before get reads it.
+  Status restoreIfMissing(const BlockId& id, std::optional<Rev> rev);
   Result<std::optional<PendResult>> pendOnce(const PendRequest& request, const std::vector<BlockId>& blockIds,
                                              std::vector<PendingRef>* seen);
 
