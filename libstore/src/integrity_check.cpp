@@ -7,6 +7,7 @@
 #include "integrity_model.hpp"
 #include "optdb/block_storage.hpp"
 #include "optdb/transform.hpp"
+#include "write_locks.hpp"
 
 namespace optdb {
 namespace integrity {
@@ -237,7 +238,7 @@ Result<CheckResult> checkStore(RawStorage& raw, const CheckOptions& options, con
   std::unique_ptr<FileLock> lock;
   // Exclusively, so that what is examined is at rest; a tree optdb never
   // wrote to has nowhere to keep the lock, and check writes nothing.
-  OPTDB_ASSIGN(lock, raw.lockStoreIfKept(LockMode::Exclusive, options.lockTimeout));
+  OPTDB_ASSIGN(lock, lockWholeStore(raw, LockMode::Exclusive, options.lockTimeout, true));
   std::size_t unreadable = 0;
   OPTDB_TRY(integrity::runCheck(
       raw, options.blockIds, &result.notFound,

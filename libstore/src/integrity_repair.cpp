@@ -9,6 +9,7 @@
 #include "integrity_model.hpp"
 #include "optdb/block_storage.hpp"
 #include "optdb/text.hpp"
+#include "write_locks.hpp"
 
 namespace optdb {
 namespace integrity {
@@ -478,8 +479,7 @@ Result<RepairReport> repairStore(RawStorage& raw, const RepairOptions& options) 
   }
   // Exclusively, so that the store is at rest; a dry run writes nothing,
   // not even a lock where the store keeps none yet.
-  OPTDB_ASSIGN(auto lock, options.dryRun ? raw.lockStoreIfKept(LockMode::Exclusive, options.lockTimeout)
-                                         : raw.lockStore(LockMode::Exclusive, options.lockTimeout));
+  OPTDB_ASSIGN(auto lock, lockWholeStore(raw, LockMode::Exclusive, options.lockTimeout, options.dryRun));
   integrity::Repairer repairer(raw, options.dryRun, report);
   if (Status s = repairer.run(options.blockIds); !s) {
     report.remaining.push_back(integrity::unreadableProblem(".", s));

@@ -192,7 +192,7 @@ Result<RestoreSummary> restoreArchives(RawStorage& raw, const std::vector<Archiv
   RestoreSummary summary;
   if (count == 0) return summary;  // nothing to write: not even the store directory
   std::set<BlockId> restored;
-  OPTDB_ASSIGN(auto storeLock, raw.lockStore(LockMode::Shared, lockTimeout));
+  OPTDB_ASSIGN(auto storeLock, lockWholeStore(raw, LockMode::Shared, lockTimeout));
   for (const auto& in : inputs) {
     ArchiveReader reader(in.text, in.name);
     OPTDB_TRY(applyArchives(raw, reader, lockTimeout, summary, restored).status());
@@ -329,7 +329,7 @@ Result<RestoreSummary> restoreArchiveStreams(RawStorage& raw, const std::vector<
   // Second pass: the same archives again, applied one at a time.
   std::set<BlockId> restored;
   std::size_t applied = 0;
-  OPTDB_ASSIGN(auto storeLock, raw.lockStore(LockMode::Shared, lockTimeout));
+  OPTDB_ASSIGN(auto storeLock, lockWholeStore(raw, LockMode::Shared, lockTimeout));
   for (auto& in : streams) {
     ArchiveReader reader = in.reader(true);
     OPTDB_ASSIGN(const std::size_t n, applyArchives(raw, reader, lockTimeout, summary, restored));

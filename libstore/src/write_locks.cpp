@@ -32,11 +32,15 @@ bool touchesAny(const CommitIntent& in, const std::set<BlockId>& ids) {
 
 }  // namespace
 
+Result<std::unique_ptr<FileLock>> lockWholeStore(RawStorage& raw, LockMode mode, double timeoutSeconds, bool ifKept) {
+  return ifKept ? raw.lockStoreIfKept(mode, timeoutSeconds) : raw.lockStore(mode, timeoutSeconds);
+}
+
 Result<WriteLocks> lockBlocks(RawStorage& raw, std::vector<BlockId> blockIds, double timeoutSeconds) {
   std::sort(blockIds.begin(), blockIds.end());
   blockIds.erase(std::unique(blockIds.begin(), blockIds.end()), blockIds.end());
   WriteLocks locks;
-  OPTDB_ASSIGN(auto storeLock, raw.lockStore(LockMode::Shared, timeoutSeconds));
+  OPTDB_ASSIGN(auto storeLock, lockWholeStore(raw, LockMode::Shared, timeoutSeconds));
   locks.push_back(std::move(storeLock));
   for (const auto& id : blockIds) {
     OPTDB_ASSIGN(auto l, raw.lockBlock(id, timeoutSeconds));

@@ -1,6 +1,7 @@
-// The lock protocol every writer follows (SPEC §3 "Locks" and step 3), in one
-// place: the store lock shared, each block's lock in sorted id order, and,
-// once they are held, no interrupted commit left on those blocks.
+// Every lock the layers take, in one place: the protocol every writer follows
+// (SPEC §3 "Locks" and step 3: the store lock shared, each block's lock in
+// sorted id order, and once they are held no interrupted commit left on
+// those blocks), and the store lock held alone, by restore and integrity.
 #pragma once
 
 #include <memory>
@@ -11,6 +12,13 @@
 namespace optdb {
 
 using WriteLocks = std::vector<std::unique_ptr<FileLock>>;
+
+// The store lock alone: shared by a writer that then locks block by block
+// (restore), exclusive by check and repair, so that what they examine is at
+// rest. `ifKept`: nullptr, and nothing written, when the store keeps no lock
+// yet (a tree optdb never wrote to; a check or dry run writes nothing).
+Result<std::unique_ptr<FileLock>> lockWholeStore(RawStorage& raw, LockMode mode, double timeoutSeconds,
+                                                 bool ifKept = false);
 
 // The store lock shared, then each block's lock in sorted id order.
 Result<WriteLocks> lockBlocks(RawStorage& raw, std::vector<BlockId> blockIds, double timeoutSeconds);
