@@ -141,6 +141,37 @@ Result<std::vector<CommittedRevision>> BlockStorage::committedRevisions(Rev from
   return out;
 }
 
+Result<PreparedCommit> BlockStorage::beginCommit(const TrxId& trxId, Rev rev) {
+  PreparedCommit c;
+  OPTDB_ASSIGN(auto meta, raw_.getMeta(id_));
+  if (meta) c.meta = *meta;
+  OPTDB_ASSIGN(auto named, raw_.getRevision(id_, rev));
+  if (named && *named == trxId) c.state = PreparedCommit::State::Retry;
+  else if (c.meta.latest && c.meta.latest->rev >= rev) c.state = PreparedCommit::State::Stale;
+  return c;
+}
+
+Status BlockStorage::prepareCommit(const TrxId& trxId, PreparedCommit& c) {
+  OPTDB_ASSIGN(auto t, raw_.getPending(id_, trxId));
+  c.pending = t.has_value();
+  if (!t) return Status::ok();
+  std::optional<Json> before;
+  if (c.meta.latest) {
+    OPTDB_ASSIGN(before, getBlock(c.meta.latest->rev));
+  }
+  if (!before && !t->insert && t->updates && !t->updates->empty())
+    return Status::invalid(fmt::format("block {}: updates to a block that does not exist", id_));
+  auto after = applyTransform(std::move(before), *t);
+  if (!after) return Status::invalid(fmt::format("block {}: {}", id_, after.status().message()));
+  c.after = std::move(after).value();
+  return Status::ok();
+}
+
+Status BlockStorage::applyCommit(const TrxId& trxId, Rev rev, const PreparedCommit& c) {
+  if (c.state == PreparedCommit::State::Retry) return completeCommit(trxId, rev);
+  return writeCommit(trxId, rev, c.after, c.meta);
+}
+
 Status BlockStorage::writeCommit(const TrxId& trxId, Rev rev, const std::optional<Json>& block, BlockMeta meta) {
   const BlockMeta after = withLatest(meta, TrxRev{trxId, rev});
   // A deleted block has no materialization; one left by an attempt that never

@@ -205,18 +205,16 @@ Result<Dialect> FileRawStorage::dialect(const BlockId& id) {
   return storeDialect();
 }
 
-Result<bool> FileRawStorage::convertBlock(const BlockId& id, Dialect to) {
+Status FileRawStorage::checkConvertible(const BlockId& id, Dialect to) {
   OPTDB_ASSIGN(auto meta, getMeta(id));
   if (!meta) return Status::notFound(fmt::format("block {} is not in the store", id));
   const std::string from = committedDir(id, otherDialect(to)), into = committedDir(id, to);
   auto listed = env_->listDir(from);
-  if (!listed && listed.status().code() != Code::NotFound) return listed.status();
-  const bool fromExists = listed.isOk();
-  std::vector<DirEntry> entries = fromExists ? std::move(listed).value() : std::vector<DirEntry>();
-  // 0. Nothing but transforms (and stray temporary files) in the old
-  // directory, or it could not be removed: refused before anything is written.
-  // Nor one transaction's transform held differently under both names.
-  for (const auto& e : entries) {
+  if (!listed) return listed.status().code() == Code::NotFound ? Status::ok() : listed.status();
+  // Nothing but transforms (and stray temporary files) in the old directory,
+  // or it could not be removed; nor one transaction's transform held
+  // differently under both names.
+  for (const auto& e : *listed) {
     if (e.type == FileType::File && isTempName(e.name)) continue;
     auto trx = e.type == FileType::File ? decodeTrxFileName(e.name) : std::nullopt;
     if (!trx)
@@ -228,6 +226,19 @@ Result<bool> FileRawStorage::convertBlock(const BlockId& id, Dialect to) {
       return Status::integrity(fmt::format("{}: {} and {} hold different transforms", id, join(from, e.name),
                                            join(into, encodeTrxFileName(*trx))));
   }
+  return Status::ok();
+}
+
+Result<bool> FileRawStorage::convertBlock(const BlockId& id, Dialect to) {
+  // 0. Refused before anything is written.
+  OPTDB_TRY(checkConvertible(id, to));
+  OPTDB_ASSIGN(auto meta, getMeta(id));
+  if (!meta) return Status::notFound(fmt::format("block {} is not in the store", id));
+  const std::string from = committedDir(id, otherDialect(to)), into = committedDir(id, to);
+  auto listed = env_->listDir(from);
+  if (!listed && listed.status().code() != Code::NotFound) return listed.status();
+  const bool fromExists = listed.isOk();
+  std::vector<DirEntry> entries = fromExists ? std::move(listed).value() : std::vector<DirEntry>();
   // 1. Every transform under the target's name, the bytes unchanged: until
   // meta.json changes, readers find each one under either name.
   std::vector<std::string> moved;

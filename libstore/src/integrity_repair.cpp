@@ -304,7 +304,7 @@ class Repairer {
     OPTDB_TRY(fixMeta(m));
     // 3. One dialect: the minority's files converted to the block's.
     if (m.metaUsable() && m.dialectsShown.size() > 1) {
-      Status s = dry_ ? Status::ok() : raw_.convertBlock(m.id, m.dialect).status();
+      Status s = dry_ ? raw_.checkConvertible(m.id, m.dialect) : raw_.convertBlock(m.id, m.dialect).status();
       if (!s && !isUnfixable(s)) return s;
       if (s) {
         act(m.id, action::kConvertDialect,

@@ -376,62 +376,35 @@ Result<CommitResult> StorageRepo::commit(const TrxId& trxId, const std::vector<B
 }
 
 Result<CommitResult> StorageRepo::commitLocked(const TrxId& trxId, const std::vector<BlockId>& ids, Rev rev) {
-  struct Plan {
-    BlockId id;
-    BlockMeta meta;
-    bool retry = false;
-    std::optional<Json> after;
-  };
-  std::vector<Plan> plans;
+  using State = PreparedCommit::State;
+  // Prepared on every block before anything is written: stale first (what
+  // the caller lacks), then not pending, then the states after the commit.
+  std::vector<PreparedCommit> plans;
   std::vector<BlockId> stale, notPending;
   for (const auto& id : ids) {
-    Plan p{id, BlockMeta{}, false, std::nullopt};
-    OPTDB_ASSIGN(auto meta, raw_->getMeta(id));
-    if (meta) p.meta = *meta;
-    OPTDB_ASSIGN(auto named, raw_->getRevision(id, rev));
-    if (named && *named == trxId) {
-      p.retry = true;  // committed here already: finish what remains
-    } else if (p.meta.latest && p.meta.latest->rev >= rev) {
-      stale.push_back(id);
-    }
-    plans.push_back(std::move(p));
+    OPTDB_ASSIGN(auto c, blockStorage(id).beginCommit(trxId, rev));
+    if (c.state == State::Stale) stale.push_back(id);
+    plans.push_back(std::move(c));
   }
   if (!stale.empty()) {
     CommitResult r;
     OPTDB_ASSIGN(r.missing, collectMissing(stale, rev));
     return r;
   }
-  for (auto& p : plans) {
-    if (p.retry) continue;
-    OPTDB_ASSIGN(auto t, raw_->getPending(p.id, trxId));
-    if (!t) {
-      notPending.push_back(p.id);
-      continue;
-    }
-    BlockStorage bs = blockStorage(p.id);
-    std::optional<Json> before;
-    if (p.meta.latest) {
-      auto b = bs.getBlock(p.meta.latest->rev);
-      if (!b) return b.status();
-      before = std::move(b).value();
-    }
-    if (!before && !t->insert && t->updates && !t->updates->empty())
-      return Status::invalid(fmt::format("block {}: updates to a block that does not exist", p.id));
-    auto after = applyTransform(std::move(before), *t);
-    if (!after) return Status::invalid(fmt::format("block {}: {}", p.id, after.status().message()));
-    p.after = std::move(after).value();
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (plans[i].state == State::Retry) continue;
+    OPTDB_TRY(blockStorage(ids[i]).prepareCommit(trxId, plans[i]));
+    if (!plans[i].pending) notPending.push_back(ids[i]);
   }
   if (!notPending.empty())
     return Status::notFound(fmt::format("transaction {} is not pending on block(s) {}", trxId, joinIds(notPending)));
   // Only a commit on several blocks needs an intent to be finished on all of
   // them; a single block's commit is found again from its revision index.
-  bool anyNew = ids.size() > 1 && std::any_of(plans.begin(), plans.end(), [](const Plan& p) { return !p.retry; });
+  const bool anyNew = ids.size() > 1 && std::any_of(plans.begin(), plans.end(), [](const PreparedCommit& c) {
+                        return c.state != State::Retry;
+                      });
   if (anyNew) OPTDB_TRY(raw_->saveIntent({trxId, rev, ids}));
-  for (auto& p : plans) {
-    BlockStorage bs = blockStorage(p.id);
-    if (p.retry) OPTDB_TRY(bs.completeCommit(trxId, rev));
-    else OPTDB_TRY(bs.writeCommit(trxId, rev, p.after, p.meta));
-  }
+  for (std::size_t i = 0; i < ids.size(); ++i) OPTDB_TRY(blockStorage(ids[i]).applyCommit(trxId, rev, plans[i]));
   if (anyNew) OPTDB_TRY(raw_->deleteIntent(trxId));
   return CommitResult{true, {}};
 }

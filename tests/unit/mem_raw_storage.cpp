@@ -343,7 +343,7 @@ Result<Dialect> MemRawStorage::dialectGiven(const BlockId& id, std::optional<Dia
   return collectionDialectOr(find(id), storeDialect_);
 }
 
-Result<bool> MemRawStorage::convertBlock(const BlockId& id, Dialect to) {
+Status MemRawStorage::checkConvertible(const BlockId& id, Dialect to) {
   std::lock_guard<std::recursive_mutex> l(mu_);
   OPTDB_ASSIGN(auto meta, metaLocked(id));
   if (!meta) return Status::notFound(fmt::format("block {} is not in the store", id));
@@ -358,6 +358,16 @@ Result<bool> MemRawStorage::convertBlock(const BlockId& id, Dialect to) {
                                            whereItem(id, ItemKind::Committed, trx, otherDialect(to)),
                                            whereItem(id, ItemKind::Committed, trx, to)));
   }
+  return Status::ok();
+}
+
+Result<bool> MemRawStorage::convertBlock(const BlockId& id, Dialect to) {
+  std::lock_guard<std::recursive_mutex> l(mu_);
+  OPTDB_TRY(checkConvertible(id, to));
+  OPTDB_ASSIGN(auto meta, metaLocked(id));
+  Block& b = blocks_[id];
+  auto& from = b.committed[otherDialect(to)];
+  auto& into = b.committed[to];
   const bool moved = !from.empty();
   for (auto& [trx, t] : from) into.emplace(trx, std::move(t));
   from.clear();

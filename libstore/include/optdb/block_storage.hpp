@@ -36,6 +36,20 @@ bool retainsMaterialization(Dialect dialect, Rev rev, std::size_t ordinal, Rev f
 // revision `rev` (nullopt: its latest): what get reads without a restore.
 bool holdsRevision(const std::optional<BlockMeta>& meta, std::optional<Rev> rev);
 
+// One block's part of a commit, prepared in memory under the block's lock
+// (nothing written) and then applied: beginCommit, prepareCommit, applyCommit.
+struct PreparedCommit {
+  enum class State {
+    Fresh,  // to be committed here
+    Retry,  // revs/<rev> names the transaction already: finish what remains
+    Stale,  // a revision at or above rev is committed here without it
+  };
+  State state = State::Fresh;
+  BlockMeta meta;             // as read (a new block's when there is none)
+  bool pending = false;       // Fresh: the transform is pending here
+  std::optional<Json> after;  // Fresh and pending: the block after the commit
+};
+
 struct CommittedRevision {
   TrxRev trxRev;
   Transform transform;
@@ -61,6 +75,15 @@ class BlockStorage {
 
   // Committed revisions in [from, to], ascending, with their transforms.
   Result<std::vector<CommittedRevision>> committedRevisions(Rev from, Rev to);
+
+  // What this block says of a commit of trxId at rev (its metadata and one
+  // revision record: cheap, so that a stale commit reads nothing more).
+  Result<PreparedCommit> beginCommit(const TrxId& trxId, Rev rev);
+  // For a Fresh one: whether the transform is pending here and, when it is,
+  // the block after it. InvalidInput when it cannot apply.
+  Status prepareCommit(const TrxId& trxId, PreparedCommit& commit);
+  // Writes it: writeCommit for a Fresh one, completeCommit for a Retry.
+  Status applyCommit(const TrxId& trxId, Rev rev, const PreparedCommit& commit);
 
   // The commit's durable steps for this block, in SPEC §3 order: materialization,
   // revision, pending→committed, meta.json; then prunes the old tip. The caller

@@ -45,6 +45,7 @@ class FileRawStorage : public RawStorage {
   Result<std::unique_ptr<FileLock>> lockBlock(const BlockId& id, double timeoutSeconds) override;
   Result<Dialect> dialect(const BlockId& id) override;
   Result<bool> convertBlock(const BlockId& id, Dialect to) override;
+  Status checkConvertible(const BlockId& id, Dialect to) override;
   Status setStoreDialect(Dialect d) override;
   Result<Dialect> dialectGiven(const BlockId& id, std::optional<Dialect> fromMeta) override;
   // For integrity: the tree walked through the Env (file_scan.cpp), every

@@ -103,6 +103,9 @@ class RawStorage {
   // holds the block's lock. Integrity when both dialects hold one
   // transaction's transform and they differ (nothing is converted then).
   virtual Result<bool> convertBlock(const BlockId& id, Dialect to) = 0;
+  // What convertBlock refuses before it writes anything, alone (a dry run):
+  // the same Integrity, or NotFound, or ok when it would go ahead.
+  virtual Status checkConvertible(const BlockId& id, Dialect to) = 0;
   // Records `d` as the dialect new blocks of the store take.
   virtual Status setStoreDialect(Dialect d) = 0;
   // The block's dialect given what its metadata's latest names (nullopt: no
