@@ -66,7 +66,8 @@ class Repairer {
   // An error that means "this cannot be done here" rather than "the disk failed".
   static bool isUnfixable(const Status& s) { return s.code() != Code::IoError && s.code() != Code::LockTimeout; }
 
-  // What completeCommit(trx, rev) does, on the model only.
+  // What completeCommit(trx, rev) would do, on the model of a dry run (which
+  // writes nothing to read back).
   void simulateComplete(BlockModel& m, const TrxId& trx, Rev rev) {
     if (!m.revFiles.count(rev)) m.revFiles[rev] = raw_.whereRevision(m.id, rev);
     m.revs[rev] = trx;
@@ -333,6 +334,7 @@ class Repairer {
     // 3. Interrupted commits, finished from their revision file.
     const auto revs = m.revs;
     const auto first = m.firstNaming();
+    bool finished = false;
     for (const auto& [rev, trx] : revs) {
       if (m.committed.count(trx) || !m.pend.count(trx) || first.at(trx) != rev) continue;
       if (!dry_) {
@@ -346,7 +348,12 @@ class Repairer {
       }
       act(m.revFiles.at(rev), action::kFinishCommit,
           fmt::format("finished the interrupted commit of {} at revision {} from its revision file", trx, rev));
-      simulateComplete(m, trx, rev);
+      if (dry_) simulateComplete(m, trx, rev);
+      else finished = true;
+    }
+    // What the commits wrote, read back: the model never guesses a real run's result.
+    if (finished) {
+      OPTDB_ASSIGN(m, modelBlock(raw_, m.id, true));
     }
 
     // 4. Lost revision files, from certain evidence only.
