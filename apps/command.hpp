@@ -35,6 +35,7 @@ void addRestore(CLI::App& app, Globals& g);
 void addRepair(CLI::App& app, Globals& g);
 void addMigrate(CLI::App& app, Globals& g);
 void addBatch(CLI::App& app, Globals& g);
+void addGc(CLI::App& app, Globals& g);
 
 // Makes `sub` take `--` anywhere among its positional arguments: `get b1 -- -x`
 // as well as `get -- b1 -x`. (CLI11 2.1 hands a `--` that comes after the

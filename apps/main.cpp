@@ -15,7 +15,8 @@ using namespace optdb::cli;
 
 // Every subcommand, in the order --help lists them: the one table of them.
 constexpr void (*kSubcommands[])(CLI::App&, Globals&) = {addGet,    addPend,    addCommit, addCancel,  addInspect,
-                                                         addArchive, addRestore, addRepair, addMigrate, addBatch};
+                                                         addArchive, addRestore, addRepair, addMigrate, addBatch,
+                                                         addGc};
 
 // "get, pend, …", from the subcommands registered.
 std::string commandNames(const CLI::App& app) {

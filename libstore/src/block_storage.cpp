@@ -206,6 +206,34 @@ Status BlockStorage::pruneMaterialization(const TrxRev& old, const BlockMeta& me
   return raw_.deleteMaterialized(id_, old.trxId);
 }
 
+Result<std::vector<DroppedMaterialization>> BlockStorage::collectGarbage(bool dryRun) {
+  std::vector<DroppedMaterialization> out;
+  OPTDB_ASSIGN(auto meta, raw_.getMeta(id_));
+  if (!meta || !meta->latest) return out;
+  OPTDB_ASSIGN(BlockListing listing, raw_.listBlock(id_));
+  if (listing.materialized.empty()) return out;
+  OPTDB_ASSIGN(auto revs, raw_.revisions(id_, *meta));
+  for (const auto& range : meta->ranges) {
+    OPTDB_ASSIGN(const std::size_t first, revs->lowerBound(range.start));
+    OPTDB_ASSIGN(const std::size_t end, range.end ? revs->lowerBound(*range.end) : Result<std::size_t>(revs->size()));
+    if (first >= end) continue;
+    // The range's tip: the block's latest when the range holds it, else its last revision.
+    OPTDB_ASSIGN(const Rev last, revs->at(end - 1));
+    const Rev tip = rangesContain({range}, meta->latest->rev) ? meta->latest->rev : last;
+    for (std::size_t i = first + 1; i < end; ++i) {  // the range's first revision is kept
+      OPTDB_ASSIGN(const Rev rev, revs->at(i));
+      if (rev == meta->latest->rev || retainsMaterialization(meta->dialect, rev, i - first, range.start, tip)) continue;
+      OPTDB_ASSIGN(auto trx, raw_.getRevision(id_, rev));
+      if (!trx) continue;
+      auto item = listing.materialized.find(*trx);
+      if (item == listing.materialized.end()) continue;
+      if (!dryRun) OPTDB_TRY(raw_.deleteMaterialized(id_, *trx));
+      out.push_back({rev, *trx, item->second.bytes});
+    }
+  }
+  return out;
+}
+
 Result<bool> BlockStorage::overtakes(const TrxId& trxId, Rev rev) {
   OPTDB_ASSIGN(auto meta, raw_.getMeta(id_));
   if (!meta || !meta->latest || meta->latest->rev <= rev) return false;

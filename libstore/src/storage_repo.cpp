@@ -433,6 +433,63 @@ Result<CancelResult> StorageRepo::cancel(const TrxId& trxId, const std::vector<B
 
 // ---- migrate ----
 
+Result<std::vector<BlockId>> StorageRepo::heldBlocks(const std::vector<BlockId>& blockIds) {
+  if (blockIds.empty()) return raw_->listBlocks();
+  OPTDB_TRY(validateIds(blockIds));
+  auto ids = distinct(blockIds);
+  std::vector<BlockId> missing;
+  for (const auto& id : ids) {
+    OPTDB_ASSIGN(auto meta, raw_->getMeta(id));
+    if (!meta) missing.push_back(id);
+  }
+  if (!missing.empty()) return Status::notFound(fmt::format("not in the store: {}", joinIds(missing)));
+  return ids;
+}
+
+// ---- gc ----
+
+Json GcResult::toJson() const {
+  Json j = Json::object();
+  if (dryRun) j["dryRun"] = true;
+  j["removed"] = removed;
+  j["bytes"] = bytes;
+  if (dryRun) {
+    j["materializations"] = Json::array();
+    for (const auto& [id, m] : listed) {
+      Json e = Json::object();
+      e["blockId"] = id;
+      e["rev"] = m.rev;
+      e["trxId"] = m.trxId;
+      e["bytes"] = m.bytes;
+      j["materializations"].push_back(std::move(e));
+    }
+  }
+  return j;
+}
+
+Result<GcResult> StorageRepo::gc(const std::vector<BlockId>& blockIds, bool dryRun, const BlockProgressFn& progress) {
+  OPTDB_ASSIGN(const auto ids, heldBlocks(blockIds));
+  GcResult r;
+  r.dryRun = dryRun;
+  std::size_t done = 0;
+  for (const auto& id : ids) {
+    // A real run as every writer (no interrupted commit left on the block
+    // first); a dry run as a reader, writing nothing, not even a lock.
+    WriteLocks locks;
+    if (!dryRun) {
+      OPTDB_ASSIGN(locks, lockRecovered(*raw_, {id}, nullptr, options_.lockTimeout));
+    }
+    OPTDB_ASSIGN(auto dropped, blockStorage(id).collectGarbage(dryRun));
+    for (auto& m : dropped) {
+      ++r.removed;
+      r.bytes += m.bytes;
+      if (dryRun) r.listed.emplace_back(id, std::move(m));
+    }
+    if (progress) progress(++done, ids.size(), id);
+  }
+  return r;
+}
+
 Json MigrateResult::toJson() const {
   Json j = Json::object();
   j["migrated"] = migrated;
@@ -443,19 +500,8 @@ Json MigrateResult::toJson() const {
 Result<MigrateResult> StorageRepo::migrate(const std::vector<BlockId>& blockIds, bool all, Dialect to,
                                            const std::function<void(std::size_t, std::size_t, const BlockId&)>& progress) {
   if (all && !blockIds.empty()) return Status::invalid("give block ids or --all, not both");
-  if (!all) OPTDB_TRY(validateIds(blockIds));
-  std::vector<BlockId> ids;
-  if (all) {
-    OPTDB_ASSIGN(ids, raw_->listBlocks());
-  } else {
-    ids = distinct(blockIds);
-    std::vector<BlockId> missing;
-    for (const auto& id : ids) {
-      OPTDB_ASSIGN(auto meta, raw_->getMeta(id));
-      if (!meta) missing.push_back(id);
-    }
-    if (!missing.empty()) return Status::notFound(fmt::format("not in the store: {}", joinIds(missing)));
-  }
+  if (!all && blockIds.empty()) return Status::invalid("no block given: name blocks or use --all");
+  OPTDB_ASSIGN(const auto ids, heldBlocks(all ? std::vector<BlockId>() : blockIds));
   // First, so that a block created meanwhile is born in `to`.
   if (all) OPTDB_TRY(raw_->setStoreDialect(to));
   MigrateResult r;

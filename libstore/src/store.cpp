@@ -44,6 +44,10 @@ Result<MigrateResult> Store::migrate(const std::vector<BlockId>& blockIds, bool 
   return repo_->migrate(blockIds, all, to, progress);
 }
 
+Result<GcResult> Store::gc(const std::vector<BlockId>& blockIds, bool dryRun, const BlockProgressFn& progress) {
+  return repo_->gc(blockIds, dryRun, progress);
+}
+
 Result<SummaryResult> Store::summarize(const SummaryOptions& options,
                                        const std::function<void(const BlockSummary&)>& onBlock,
                                        const ProblemSink& onProblem) {

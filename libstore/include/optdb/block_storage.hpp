@@ -50,6 +50,13 @@ struct PreparedCommit {
   std::optional<Json> after;  // Fresh and pending: the block after the commit
 };
 
+// A materialization the retention rule does not keep (what gc removes).
+struct DroppedMaterialization {
+  Rev rev = 0;
+  TrxId trxId;
+  std::uint64_t bytes = 0;
+};
+
 struct CommittedRevision {
   TrxRev trxRev;
   Transform transform;
@@ -72,6 +79,13 @@ class BlockStorage {
   // where getBlock stops: a commit interrupted between pending→committed and
   // meta.json is already a revision. No restore source is asked.
   Result<std::optional<Json>> getBlockAt(Rev rev);
+
+  // SPEC §8 gc: the materializations of this block's revisions that the
+  // retention rule of its dialect does not keep, the tip and each range's
+  // first revision kept whatever the rule says; removed unless `dryRun`.
+  // Never a transform or a revision; a materialization no revision names,
+  // or one of a revision outside the ranges, is left alone.
+  Result<std::vector<DroppedMaterialization>> collectGarbage(bool dryRun);
 
   // Committed revisions in [from, to], ascending, with their transforms.
   Result<std::vector<CommittedRevision>> committedRevisions(Rev from, Rev to);

@@ -93,6 +93,18 @@ struct MigrateResult {
   Code exitCode() const { return Code::Ok; }
 };
 
+struct GcResult {
+  bool dryRun = false;
+  std::uint64_t removed = 0, bytes = 0;  // dry run: what would be removed
+  std::vector<std::pair<BlockId, DroppedMaterialization>> listed;  // dry run only
+  // {"removed","bytes"}; a dry run {"dryRun":true,"removed","bytes","materializations":[{"blockId","rev","trxId","bytes"}…]}
+  Json toJson() const;
+  Code exitCode() const { return Code::Ok; }
+};
+
+// Called after each block of a long command: blocks done, blocks in all, the block.
+using BlockProgressFn = std::function<void(std::size_t, std::size_t, const BlockId&)>;
+
 struct CancelResult {
   std::vector<BlockId> cancelled;
   std::vector<BlockId> committed;
@@ -115,6 +127,11 @@ class StorageRepo {
   Result<MigrateResult> migrate(const std::vector<BlockId>& blockIds, bool all, Dialect to,
                                 const std::function<void(std::size_t, std::size_t, const BlockId&)>& progress = {});
 
+  // SPEC §8 gc on the named blocks (empty: every block): each under its
+  // lock, unless a dry run, which reads as a reader and writes nothing.
+  // NotFound, nothing removed, when a named block is not in the store.
+  Result<GcResult> gc(const std::vector<BlockId>& blockIds, bool dryRun, const BlockProgressFn& progress = {});
+
   // Finishes every interrupted commit (all, or those touching `blockIds`).
   // Returns the TrxIds finished.
   Result<std::vector<TrxId>> recoverIntents(const std::vector<BlockId>* blockIds = nullptr);
@@ -125,6 +142,9 @@ class StorageRepo {
   BlockStorage blockStorage(const BlockId& id) { return BlockStorage(id, *raw_); }
 
  private:
+  // The named blocks, each in the store (NotFound naming those that are
+  // not), or with none named every block.
+  Result<std::vector<BlockId>> heldBlocks(const std::vector<BlockId>& blockIds);
   // A pending transform on one block (meta.json created if missing).
   Status savePendingOn(const BlockId& id, const TrxId& trxId, const Transform& t);
   Result<CommitResult> commitLocked(const TrxId& trxId, const std::vector<BlockId>& blockIds, Rev rev);

@@ -30,6 +30,8 @@ class Store {
   Result<MigrateResult> migrate(const std::vector<BlockId>& blockIds, bool all, Dialect to,
                                 const std::function<void(std::size_t, std::size_t, const BlockId&)>& progress = {});
 
+  Result<GcResult> gc(const std::vector<BlockId>& blockIds, bool dryRun, const BlockProgressFn& progress = {});
+
   // inspect, inspect --check and repair (SPEC §6), with the store's lock timeout.
   Result<SummaryResult> summarize(const SummaryOptions& options, const std::function<void(const BlockSummary&)>& onBlock,
                                   const ProblemSink& onProblem);
