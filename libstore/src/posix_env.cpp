@@ -24,8 +24,8 @@ namespace {
 
 Status errnoStatus(const std::string& what, const std::string& path, int err) {
   if (err == ENOENT) return Status::notFound(fmt::format("{}: {}", path, std::strerror(err)));
-  if (err == ELOOP || err == EXDEV)
-    return Status::integrity(fmt::format("{}: refusing to follow a symbolic link", path));
+  if (err == ELOOP) return Status::integrity(fmt::format("{}: refusing to follow a symbolic link", path));
+  if (err == EXDEV) return Status::integrity(fmt::format("{}: refusing a path that leads outside the store", path));
   return Status::io(fmt::format("{} {}: {}", what, path.empty() ? "." : path, std::strerror(err)));
 }
 
@@ -169,9 +169,19 @@ class PosixEnv : public Env {
   }
 
   Result<std::unique_ptr<WritableFile>> newWritableFile(const std::string& path) override {
-    int fd = openBeneath(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) return errnoStatus("create", path, errno);
-    return std::unique_ptr<WritableFile>(new PosixWritableFile(fd, path));
+    // O_NONBLOCK: a FIFO planted at the name must not hang the open (ENXIO
+    // without a reader); whatever opens must be a regular file.
+    Fd fd(openBeneath(path, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_NOCTTY, 0644));
+    if (fd.get() < 0) {
+      if (errno == ENXIO || errno == ENODEV)
+        return Status::integrity(fmt::format("{}: is not a regular file; optdb never writes into it", path));
+      return errnoStatus("create", path, errno);
+    }
+    struct stat st;
+    if (::fstat(fd.get(), &st) != 0) return errnoStatus("stat", path, errno);
+    if (!S_ISREG(st.st_mode)) return Status::integrity(fmt::format("{}: is not a regular file; optdb never writes into it", path));
+    if (::fcntl(fd.get(), F_SETFL, 0) != 0) return errnoStatus("fcntl", path, errno);
+    return std::unique_ptr<WritableFile>(new PosixWritableFile(fd.release(), path));
   }
 
   Status rename(const std::string& from, const std::string& to) override {
@@ -409,8 +419,15 @@ class PosixEnv : public Env {
     return p.get() >= 0 && ::fstatat(p.get(), name.c_str(), st, AT_SYMLINK_NOFOLLOW) == 0;
   }
 
+  // The directory holding `path`'s last component, beneath the root. A last
+  // component of "." or ".." would name the parent itself, or the root's own
+  // parent: refused as leading outside, like any ".." openat2 meets.
   int openParent(const std::string& path, std::string* name) {
     auto [dir, base] = splitParent(path);
+    if (base == "." || base == "..") {
+      errno = EXDEV;
+      return -1;
+    }
     *name = std::move(base);
     return openBeneath(dir, O_RDONLY | O_DIRECTORY);
   }

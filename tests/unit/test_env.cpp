@@ -864,3 +864,33 @@ TEST_CASE("Env: what cannot be read is IoError, never taken for absent") {
   REQUIRE_FALSE(type.isOk());
   CHECK(type.status().code() == Code::IoError);
 }
+
+TEST_CASE("Env: a last component of '..' names nothing outside the root") {
+  Subject s(anyKind());
+  INFO(s.name());
+  Env& env = *s.env;
+  REQUIRE_OK(env.createDir("sub"));
+  for (const std::string path : {"..", "sub/../.."}) {
+    INFO(path);
+    auto t = env.fileType(path);
+    CHECK((!t.isOk() || *t != FileType::Dir));  // PosixEnv described the root's parent (Dir) before the fix
+    CHECK_FALSE(env.fileSize(path).isOk());
+    if (s.posix()) {  // MemEnv keeps names as given (see the MemEnv notes above)
+      CHECK_FALSE(env.linkCount(path).isOk());
+      CHECK_FALSE(env.createDir(path).isOk());
+    }
+  }
+  if (s.posix()) CHECK(namesOnDisk(s.outer->path()) == std::set<std::string>{"root"});
+}
+
+TEST_CASE("Env: newWritableFile never hangs on a FIFO, and never writes into one") {
+  Subject s(Kind::Posix);  // MemEnv replaces a special file instead (see the MemEnv notes above)
+  Env& env = *s.env;
+  s.fifo("pipe");
+  auto w = env.newWritableFile("pipe");  // hung forever before the fix (no reader, a blocking open)
+  REQUIRE_FALSE(w.isOk());
+  CHECK(w.status().code() == Code::Integrity);
+  auto t = env.fileType("pipe");
+  REQUIRE(t.isOk());
+  CHECK(*t == FileType::Other);
+}
