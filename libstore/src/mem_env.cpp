@@ -139,6 +139,11 @@ Status MemEnv::rename(const std::string& from, const std::string& to) {
   OPTDB_TRY(access(from));
   OPTDB_TRY(access(to));
   if (!a || !b || !a->entries.count(fname)) return Status::notFound(from + ": no such file");
+  // As rename(2): both parents are directories; a directory is replaced only by a directory, and only when empty.
+  if (a->type != FileType::Dir || b->type != FileType::Dir) return Status::io("rename " + to + ": not a directory");
+  if (auto there = b->entries.find(tname); there != b->entries.end() && there->second->type == FileType::Dir &&
+                                           (a->entries[fname]->type != FileType::Dir || !there->second->entries.empty()))
+    return Status::io("rename " + to + ": is a directory that cannot be replaced");
   OPTDB_TRY(mutate("rename", from));
   auto node = a->entries[fname];
   a->entries.erase(fname);
@@ -152,6 +157,7 @@ Status MemEnv::removeFile(const std::string& path) {
   auto d = find(dir);
   OPTDB_TRY(access(path));
   if (!d || !d->entries.count(name)) return Status::notFound(path + ": no such file");
+  if (d->entries[name]->type == FileType::Dir) return Status::io("remove " + path + ": is a directory");  // as unlink(2)
   OPTDB_TRY(mutate("remove", path));
   d->entries.erase(name);
   return Status::ok();
