@@ -81,9 +81,21 @@ BlockProgress::~BlockProgress() {
 std::function<void(std::size_t, std::size_t, const BlockId&)> BlockProgress::callback() {
   if (!::isatty(STDERR_FILENO)) return {};
   return [this](std::size_t done, std::size_t total, const BlockId&) {
-    std::fprintf(stderr, "\roptdb: %s: %zu/%zu blocks", command_.c_str(), done, total);
+    // At most ten lines a second, and always the last: a rate, and an
+    // estimate of the time left from it.
+    const auto now = std::chrono::steady_clock::now();
+    if (shown_ && done < total && now - last_ < std::chrono::milliseconds(100)) return;
+    last_ = now;
+    const double elapsed = std::chrono::duration<double>(now - start_).count();
+    const double rate = elapsed > 0 ? static_cast<double>(done) / elapsed : 0.0;
+    std::string line = fmt::format("\roptdb: {}: {}/{} blocks", command_, done, total);
+    if (rate > 0) line += fmt::format(", {:.0f}/s", rate);
+    if (rate > 0 && done < total) line += fmt::format(", about {:.0f} s left", static_cast<double>(total - done) / rate);
+    line += "\x1b[K";  // the rest of a longer previous line erased
+    if (done == total) line += "\n";  // finished: the result is printed below, not beside it
+    std::fputs(line.c_str(), stderr);
     std::fflush(stderr);
-    shown_ = true;
+    shown_ = done < total;
   };
 }
 

@@ -2,6 +2,8 @@
 // reading input, and printing results and errors the same way.
 #pragma once
 
+#include <chrono>
+
 #include <functional>
 #include <memory>
 #include <optional>
@@ -99,6 +101,7 @@ class BlockProgress {
  private:
   std::string command_;
   bool shown_ = false;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), last_;
 };
 
 // One JSON value and a newline on stdout.

@@ -1,0 +1,49 @@
+# Progress lines (SPEC §5): on a terminal, the long commands show one on
+# stderr, ending with its own newline before the result; on a pipe or a file,
+# never. The terminal is a pseudo-terminal made by script(1).
+source "$(dirname "$0")/lib.sh"
+
+if ! command -v script >/dev/null; then
+  echo "SKIP [$TEST_NAME] script(1) is not installed: progress on a terminal untested" >&2
+  exit 0
+fi
+
+S=$(mkstore)
+for b in b1 b2 b3; do
+  run --stdin "{\"inserts\":{\"$b\":{\"header\":{\"id\":\"$b\",\"type\":\"T\",\"collectionId\":\"c\"}}}}" --store "$S" pend --trx "t-$b"
+  run --store "$S" commit --trx "t-$b" --rev 1 "$b"
+done
+expect_rc 0
+
+# Runs optdb under a pseudo-terminal; what the terminal showed goes to $OUTF.
+on_tty() {
+  local cmd
+  cmd=$(printf '%q ' "$OPTDB" --store "$S" "$@")
+  timeout -k 5 60 script -qec "$cmd" /dev/null </dev/null >"$OUTF" 2>"$ERRF"
+  RC=$?
+}
+
+for cmd in "gc" "gc --dry-run" "migrate --to actions --all" "archive --all -o $WORK/a.ndjson"; do
+  name=${cmd%% *}
+  case_ "$cmd on a terminal"
+  # shellcheck disable=SC2086
+  on_tty $cmd
+  expect_rc 0
+  if tr '\r' '\n' <"$OUTF" | grep -qE "^optdb: $name: 3/3 blocks(, [0-9]+/s)?"$'\e'"\[K$"; then ok; else
+    fail "no final progress line '$name: 3/3 blocks' on the terminal: $(od -c "$OUTF" | head -5)"
+  fi
+  case_ "$cmd on a pipe"
+  # shellcheck disable=SC2086
+  run --store "$S" $cmd
+  expect_rc 0
+  expect_no_err
+  if grep -q "blocks" "$OUTF"; then fail "a progress line on stdout: $(cat "$OUTF")"; else ok; fi
+done
+
+case_ "the result follows the progress line, never beside it"
+on_tty gc
+if tr '\r' '\n' <"$OUTF" | grep -v '^$' | tail -n 1 | grep -qx '{"removed":0,"bytes":0}'; then ok; else
+  fail "the result is not a line of its own: $(od -c "$OUTF" | head -5)"
+fi
+
+finish
