@@ -84,7 +84,7 @@ void printBlockText(const BlockSummary& s) {
   for (const auto& p : s.pendings) pendings += " " + p;
   out += fmt::format("  pendings      {}\n", pendings);
   out += fmt::format("  materialized  {}\n", s.materialized);
-  out += fmt::format("  bytes         {}\n", s.bytes);
+  out += fmt::format("  bytes         {} (allocated {})\n", s.bytes, s.allocatedBytes);
   if (s.revisions) {
     for (const auto& r : *s.revisions)
       out += fmt::format("  revision {} {} {}, transform {}\n", r.rev, r.trxId,
@@ -94,9 +94,9 @@ void printBlockText(const BlockSummary& s) {
 }
 
 std::string storeLine(const StoreSummary& t) {
-  return fmt::format("store: {}, {}, {}, {}, {}\n", plural(t.blocks, "block", "blocks"),
+  return fmt::format("store: {}, {}, {}, {} ({} allocated), {}\n", plural(t.blocks, "block", "blocks"),
                      plural(t.revisions, "revision", "revisions"), plural(t.pendings, "pending transaction", "pending transactions"),
-                     plural(t.bytes, "byte", "bytes"), plural(t.problems, "problem", "problems"));
+                     plural(t.bytes, "byte", "bytes"), t.allocatedBytes, plural(t.problems, "problem", "problems"));
 }
 
 void reportNotFound(const std::vector<BlockId>& notFound) {

@@ -35,6 +35,11 @@ std::uint64_t sizeOf(Env& env, const std::string& path) {
   return s ? *s : 0;
 }
 
+std::uint64_t allocatedOf(Env& env, const std::string& path) {
+  auto s = env.allocatedSize(path);
+  return s ? *s : 0;
+}
+
 Problem symlinkProblem(const std::string& path) {
   return makeProblem(path, problem::kSymlink, "a symbolic link inside the store; optdb never follows it");
 }
@@ -76,6 +81,7 @@ class BlockLister {
     const BlockId& id = out_.id;
     OPTDB_ASSIGN(auto entries, listSorted(env_, id));
     if (!entries) return Status::ok();
+    out_.allocatedBytes += allocatedOf(env_, id);  // du counts directories too
     for (const auto& e : *entries) {
       std::string path = join(id, e.name);
       if (e.type == FileType::Symlink) {
@@ -86,7 +92,7 @@ class BlockLister {
         if (e.type == FileType::Dir) OPTDB_TRY(walkForSymlinks(env_, path, out_.problems));
       } else if (e.name == kMetaFile) {
         if (e.type == FileType::File) {
-          out_.bytes += sizeOf(env_, path);
+          count(path);
           OPTDB_TRY(checkLinks(path));
           out_.hasMeta = true;
         } else {
@@ -99,10 +105,10 @@ class BlockLister {
           OPTDB_TRY(listDataDir(e.name));
         } else {
           out_.problems.push_back(makeProblem(path, problem::kBadType, fmt::format("{} is not a directory", e.name)));
-          if (e.type == FileType::File) out_.bytes += sizeOf(env_, path);
+          if (e.type == FileType::File) count(path);
         }
       } else if (e.type == FileType::File) {
-        out_.bytes += sizeOf(env_, path);
+        count(path);
       } else if (e.type == FileType::Dir) {
         OPTDB_TRY(walkForSymlinks(env_, path, out_.problems));
       }
@@ -111,9 +117,17 @@ class BlockLister {
   }
 
  private:
+  // A regular file of the block: its apparent and its allocated bytes.
+  std::uint64_t count(const std::string& path) {
+    const std::uint64_t size = sizeOf(env_, path);
+    out_.bytes += size;
+    out_.allocatedBytes += allocatedOf(env_, path);
+    return size;
+  }
+
   void addTemp(const std::string& path) {
     out_.temps.push_back(path);
-    out_.bytes += sizeOf(env_, path);
+    count(path);
     out_.problems.push_back(tempProblem(path));
   }
 
@@ -132,6 +146,7 @@ class BlockLister {
     const std::string dir = join(out_.id, sub);
     OPTDB_ASSIGN(auto entries, listSorted(env_, dir));
     if (!entries) return Status::ok();
+    out_.allocatedBytes += allocatedOf(env_, dir);
     std::map<TrxId, std::string> names;  // the file name each transaction was first seen under
     for (const auto& e : *entries) {
       std::string path = join(dir, e.name);
@@ -156,8 +171,7 @@ class BlockLister {
         if (e.type == FileType::Dir) OPTDB_TRY(walkForSymlinks(env_, path, out_.problems));
         continue;
       }
-      const std::uint64_t size = sizeOf(env_, path);
-      out_.bytes += size;
+      const std::uint64_t size = count(path);
       OPTDB_TRY(checkLinks(path));
       if (!endsWithJson(e.name)) continue;  // never data (optdb's own index, for one)
       StoredItem item{path, size};

@@ -30,7 +30,7 @@ struct BlockModel {
   std::map<TrxId, StoredItem> pend, committed, mats;
   std::set<TrxId> deleting;  // transforms (pending or committed) that delete the block
   std::vector<std::string> temps;
-  std::uint64_t bytes = 0;
+  std::uint64_t bytes = 0, allocatedBytes = 0;
   std::vector<Problem> fileProblems;  // problems of single items, in listing order
   std::set<Dialect> dialectsShown;    // by meta.json's latest and by the committed collections
   Dialect dialect = Dialect::Trx;     // the block's (RawStorage::dialectGiven)

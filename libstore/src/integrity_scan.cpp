@@ -161,6 +161,7 @@ Result<BlockModel> modelBlock(RawStorage& raw, const BlockId& id, bool deep) {
   m.fileProblems = std::move(listing.problems);
   m.temps = std::move(listing.temps);
   m.bytes = listing.bytes;
+  m.allocatedBytes = listing.allocatedBytes;
   m.dialectsShown = listing.committedDialects;
   m.pend = listing.pending;
   m.committed = listing.committed;

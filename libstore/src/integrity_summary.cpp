@@ -26,6 +26,7 @@ Json BlockSummary::toJson() const {
   j["pendings"] = pendings;
   j["materialized"] = materialized;
   j["bytes"] = bytes;
+  j["allocatedBytes"] = allocatedBytes;
   if (revisions) {
     j["revisions"] = Json::array();
     for (const auto& r : *revisions) j["revisions"].push_back(r.toJson());
@@ -39,6 +40,7 @@ Json StoreSummary::toJson() const {
   j["revisions"] = revisions;
   j["pendings"] = pendings;
   j["bytes"] = bytes;
+  j["allocatedBytes"] = allocatedBytes;
   j["problems"] = problems;
   return j;
 }
@@ -81,10 +83,12 @@ Result<SummaryResult> summarizeStore(RawStorage& raw, const SummaryOptions& opti
     for (const auto& [trx, ref] : m.pend) s.pendings.push_back(trx);
     s.materialized = m.mats.size();
     s.bytes = m.bytes;
+    s.allocatedBytes = m.allocatedBytes;
     ++result.store.blocks;
     result.store.revisions += s.revisionCount;
     result.store.pendings += s.pendings.size();
     result.store.bytes += s.bytes;
+    result.store.allocatedBytes += s.allocatedBytes;
     onBlock(s);
     return Status::ok();
   }));

@@ -308,6 +308,12 @@ class PosixEnv : public Env {
     return static_cast<std::uint64_t>(st.st_size);
   }
 
+  Result<std::uint64_t> allocatedSize(const std::string& path) override {
+    struct stat st;
+    if (!statBeneath(path, &st)) return errnoStatus("stat", path, errno);
+    return static_cast<std::uint64_t>(st.st_blocks) * 512;  // st_blocks counts 512-byte units (POSIX)
+  }
+
   Result<std::uint64_t> linkCount(const std::string& path) override {
     struct stat st;
     if (!statBeneath(path, &st)) return errnoStatus("stat", path, errno);

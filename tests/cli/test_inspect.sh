@@ -14,12 +14,12 @@ O=(--store "$S")
 
 case_ "inspect: an empty store"
 run "${O[@]}" inspect
-expect_success 'store: 0 blocks, 0 revisions, 0 pending transactions, 0 bytes, 0 problems'
+expect_success 'store: 0 blocks, 0 revisions, 0 pending transactions, 0 bytes (0 allocated), 0 problems'
 run "${O[@]}" inspect --json
 expect_rc 0
-expect_out '{"blocks":[],"summary":{"blocks":0,"revisions":0,"pendings":0,"bytes":0,"problems":0}}'
+expect_out '{"blocks":[],"summary":{"blocks":0,"revisions":0,"pendings":0,"bytes":0,"allocatedBytes":0,"problems":0}}'
 run "${O[@]}" --pretty inspect --json
-expect_out $'{\n  "blocks": [],\n  "summary": {\n    "blocks": 0,\n    "revisions": 0,\n    "pendings": 0,\n    "bytes": 0,\n    "problems": 0\n  }\n}'
+expect_out $'{\n  "blocks": [],\n  "summary": {\n    "blocks": 0,\n    "revisions": 0,\n    "pendings": 0,\n    "bytes": 0,\n    "allocatedBytes": 0,\n    "problems": 0\n  }\n}'
 
 case_ "inspect --check and repair: an empty store is clean"
 run "${O[@]}" inspect --check
@@ -62,16 +62,19 @@ expect_rc 0
 
 bytes() { find "$S/$1" -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}'; }
 B1=$(bytes b1) B2=$(bytes b2)
+# Allocated bytes are what du(1) counts for the block's directory, itself included.
+allocated() { du -s --block-size=1 "$S/$1" | cut -f1; }
+A1=$(allocated b1) A2=$(allocated b2)
 size() { stat -c %s "$S/$1"; }
 
 case_ "inspect --json: every block, then the store's totals"
 run "${O[@]}" inspect --json
-expect_success "{\"blocks\":[{\"blockId\":\"b1\",\"dialect\":\"trx\",\"ranges\":[[0]],\"latest\":{\"trxId\":\"tx:3\",\"rev\":5},\"revisionCount\":3,\"revisionSpan\":[1,5],\"pendings\":[\"t4\"],\"materialized\":2,\"bytes\":$B1},{\"blockId\":\"b2\",\"dialect\":\"trx\",\"ranges\":[[0]],\"latest\":{\"trxId\":\"t2\",\"rev\":3},\"revisionCount\":2,\"revisionSpan\":[1,3],\"pendings\":[],\"materialized\":2,\"bytes\":$B2}],\"summary\":{\"blocks\":2,\"revisions\":5,\"pendings\":1,\"bytes\":$((B1 + B2)),\"problems\":0}}"
+expect_success "{\"blocks\":[{\"blockId\":\"b1\",\"dialect\":\"trx\",\"ranges\":[[0]],\"latest\":{\"trxId\":\"tx:3\",\"rev\":5},\"revisionCount\":3,\"revisionSpan\":[1,5],\"pendings\":[\"t4\"],\"materialized\":2,\"bytes\":$B1,\"allocatedBytes\":$A1},{\"blockId\":\"b2\",\"dialect\":\"trx\",\"ranges\":[[0]],\"latest\":{\"trxId\":\"t2\",\"rev\":3},\"revisionCount\":2,\"revisionSpan\":[1,3],\"pendings\":[],\"materialized\":2,\"bytes\":$B2,\"allocatedBytes\":$A2}],\"summary\":{\"blocks\":2,\"revisions\":5,\"pendings\":1,\"bytes\":$((B1 + B2)),\"allocatedBytes\":$((A1 + A2)),\"problems\":0}}"
 
 case_ "inspect BLOCK --json --revisions"
 run "${O[@]}" inspect b2 --json --revisions
 expect_rc 0
-expect_out "{\"blocks\":[{\"blockId\":\"b2\",\"dialect\":\"trx\",\"ranges\":[[0]],\"latest\":{\"trxId\":\"t2\",\"rev\":3},\"revisionCount\":2,\"revisionSpan\":[1,3],\"pendings\":[],\"materialized\":2,\"bytes\":$B2,\"revisions\":[{\"rev\":1,\"trxId\":\"t1\",\"materialized\":true,\"transformBytes\":$(size b2/trx/t1.json)},{\"rev\":3,\"trxId\":\"t2\",\"materialized\":true,\"transformBytes\":$(size b2/trx/t2.json)}]}],\"summary\":{\"blocks\":1,\"revisions\":2,\"pendings\":0,\"bytes\":$B2,\"problems\":0}}"
+expect_out "{\"blocks\":[{\"blockId\":\"b2\",\"dialect\":\"trx\",\"ranges\":[[0]],\"latest\":{\"trxId\":\"t2\",\"rev\":3},\"revisionCount\":2,\"revisionSpan\":[1,3],\"pendings\":[],\"materialized\":2,\"bytes\":$B2,\"allocatedBytes\":$A2,\"revisions\":[{\"rev\":1,\"trxId\":\"t1\",\"materialized\":true,\"transformBytes\":$(size b2/trx/t1.json)},{\"rev\":3,\"trxId\":\"t2\",\"materialized\":true,\"transformBytes\":$(size b2/trx/t2.json)}]}],\"summary\":{\"blocks\":1,\"revisions\":2,\"pendings\":0,\"bytes\":$B2,\"allocatedBytes\":$A2,\"problems\":0}}"
 
 case_ "--pretty prints what JSON.stringify(v, null, 2) would, though streamed"
 run "${O[@]}" inspect --json --revisions
@@ -97,11 +100,11 @@ expect_out "block b1
   revisions     3 (from 1 to 5)
   pendings      1: t4
   materialized  2
-  bytes         $B1
+  bytes         $B1 (allocated $A1)
   revision 1 t1 materialized, transform $(size b1/trx/t1.json) bytes
   revision 3 t2 not materialized, transform $(size b1/trx/t2.json) bytes
   revision 5 tx:3 materialized, transform $(size b1/trx/tx%3A3.json) bytes
-store: 1 block, 3 revisions, 1 pending transaction, $B1 bytes, 0 problems"
+store: 1 block, 3 revisions, 1 pending transaction, $B1 bytes ($A1 allocated), 0 problems"
 
 case_ "inspect: named blocks, missing and invalid"
 run "${O[@]}" inspect b2 nope

@@ -282,6 +282,7 @@ void requireMemoryNames(const std::vector<Problem>& ps, const RepairReport& r) {
 
 Json withoutBytes(Json j) {
   j.erase("bytes");
+  j.erase("allocatedBytes");  // both the medium's own
   return j;
 }
 

@@ -82,6 +82,9 @@ class Env {
   // it cannot be told (a directory on the way that cannot be searched).
   virtual Result<FileType> fileType(const std::string& path) = 0;
   virtual Result<std::uint64_t> fileSize(const std::string& path) = 0;
+  // What the file system allocated for it (what du(1) counts): st_blocks
+  // on a real one, the apparent size where there is no such thing.
+  virtual Result<std::uint64_t> allocatedSize(const std::string& path) { return fileSize(path); }
   // How many names the file has (1 unless hard-linked); inspect --check reports more.
   virtual Result<std::uint64_t> linkCount(const std::string& path) {
     (void)path;

@@ -112,15 +112,16 @@ struct BlockSummary {
   std::vector<TrxId> pendings;  // sorted bytewise
   std::uint64_t materialized = 0;  // materializations retained under blocks/
   std::uint64_t bytes = 0;         // every regular file under the block's directory
+  std::uint64_t allocatedBytes = 0;  // what the file system allocated for them, as du(1) counts
   std::optional<std::vector<RevisionSummary>> revisions;  // with SummaryOptions::revisions
   // {"blockId","dialect","ranges","latest"?,"revisionCount","revisionSpan"?:[first,last],
-  //  "pendings","materialized","bytes","revisions"?}
+  //  "pendings","materialized","bytes","allocatedBytes","revisions"?}
   Json toJson() const;
 };
 
 struct StoreSummary {
-  std::uint64_t blocks = 0, revisions = 0, pendings = 0, bytes = 0, problems = 0;
-  // {"blocks","revisions","pendings","bytes","problems"}
+  std::uint64_t blocks = 0, revisions = 0, pendings = 0, bytes = 0, allocatedBytes = 0, problems = 0;
+  // {"blocks","revisions","pendings","bytes","allocatedBytes","problems"}
   Json toJson() const;
 };
 

@@ -40,6 +40,7 @@ struct BlockListing {
   std::set<Dialect> committedDialects;  // dialects whose committed collection is there
   std::vector<std::string> temps;     // leftovers of interrupted writes (removeStray)
   std::uint64_t bytes = 0;            // every item of the block, whatever it is
+  std::uint64_t allocatedBytes = 0;   // what the medium allocated for them (du(1) on a directory, itself included)
   std::vector<Problem> problems;      // of single items, in listing order
 };
 
