@@ -4,13 +4,14 @@
 #include "command.hpp"
 #include "optdb/archive.hpp"
 #include "optdb/output_file.hpp"
+#include "optdb/zstd.hpp"
 
 namespace optdb::cli {
 
 void addArchive(CLI::App& app, Globals& g) {
   struct Args {
     std::vector<std::string> blocks;
-    bool all = false;
+    bool all = false, zstd = false;
     std::string from, to, rev, chunk, output;
   };
   auto args = std::make_shared<Args>();
@@ -22,10 +23,12 @@ void addArchive(CLI::App& app, Globals& g) {
   sub->add_option("--rev", args->rev, "Only what restoring revision N needs")->type_name("N");
   sub->add_option("--chunk", args->chunk, "At most N revisions per archive (N >= 1)")->type_name("N");
   sub->add_option("-o", args->output, "Write to FILE (replaced atomically; a FIFO or device is written into) instead of stdout")->type_name("FILE");
+  sub->add_flag("--zstd", args->zstd, "Compress the output as a zstd stream (level 3); implied by -o FILE.zst");
   acceptDashDashAnywhere(sub);
   sub->footer(
       "Examples:\n"
       "  optdb --store ./db archive --all -o backup.ndjson\n"
+      "  optdb --store ./db archive --all -o backup.ndjson.zst\n"
       "  optdb --store A archive --all | optdb --store B restore");
   setAction(sub, g, [&g, args]() -> Status {
     ArchiveRequest req;
@@ -57,16 +60,24 @@ void addArchive(CLI::App& app, Globals& g) {
     if (!args->output.empty() && args->output != "-") {
       OPTDB_ASSIGN(file, OutputFile::open(args->output, store->options().sync, "-o"));
     }
+    ByteWriteFn out = file ? ByteWriteFn([&file](std::string_view d) { return file->write(d); }) : ByteWriteFn(writeStdout);
+    // A zstd stream for --zstd or a FILE named *.zst (SPEC §8), compressed as it is written.
+    const std::string_view name = args->output;
+    std::unique_ptr<ZstdWriter> zstd;
+    if (args->zstd || (name.size() >= 4 && name.substr(name.size() - 4) == ".zst")) {
+      OPTDB_ASSIGN(zstd, ZstdWriter::open(out));
+    }
     std::string line;
     auto sink = [&](const BlockArchive& a) -> Status {
       line.clear();
       appendArchiveLine(line, a);
-      return file ? file->write(line) : writeStdout(line);
+      return zstd ? zstd->write(line) : out(line);
     };
     {
       BlockProgress progress("archive");
       OPTDB_TRY(store->archive(req, sink, progress.callback()));
     }
+    if (zstd) OPTDB_TRY(zstd->finish());
     return file ? file->commit() : flushStdout();
   });
 }

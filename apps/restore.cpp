@@ -30,16 +30,21 @@ struct Files {
 void addRestore(CLI::App& app, Globals& g) {
   struct Args {
     std::vector<std::string> files;
+    bool dryRun = false;
   };
   auto args = std::make_shared<Args>();
   auto* sub = app.add_subcommand("restore", "Load block archives (NDJSON, an object or an array) into the store");
   sub->add_option("files", args->files, "Archive files, or - for stdin (the default)")->type_name("FILE|-");
+  sub->add_flag("--dry-run", args->dryRun,
+                "Validate and report, per archive, what would be written, skipped or refused; write nothing");
   acceptDashDashAnywhere(sub);
   sub->footer(
       "Reads NDJSON a line at a time, twice: to validate everything, then to apply it (stdin,\n"
       "when it is a pipe, is copied to a temporary file meanwhile). A JSON array is read whole.\n"
+      "A zstd stream (archive --zstd, FILE.zst) is recognized by its magic bytes and decompressed.\n"
       "Examples:\n"
       "  optdb --store ./db restore backup.ndjson\n"
+      "  optdb --store ./db restore --dry-run backup.ndjson.zst\n"
       "  optdb --store A archive --all | optdb --store B restore");
   setAction(sub, g, [&g, args]() -> Status {
     std::vector<std::string> files = args->files;
@@ -64,6 +69,14 @@ void addRestore(CLI::App& app, Globals& g) {
       inputs.push_back({f, fd});
     }
     OPTDB_ASSIGN(auto store, openStoreOf(g));
+    if (args->dryRun) {
+      OPTDB_ASSIGN(auto plan, planRestoreStreams(store->raw(), inputs, store->options().lockTimeout));
+      OPTDB_TRY(printJson(g, plan.toJson()));
+      for (const auto& [id, reason] : plan.summary.rejected)
+        printError(fmt::format("block {}: archive would be skipped: {}", id, reason));
+      g.exitCode = static_cast<int>(plan.exitCode());
+      return Status::ok();
+    }
     OPTDB_ASSIGN(auto summary, store->restore(inputs));
     OPTDB_TRY(printJson(g, summary.toJson()));
     for (const auto& [id, reason] : summary.rejected) printError(fmt::format("block {}: archive skipped: {}", id, reason));

@@ -10,6 +10,7 @@
 
 #include "optdb/codec.hpp"
 #include "optdb/transform.hpp"
+#include "optdb/zstd.hpp"
 
 namespace optdb {
 
@@ -263,9 +264,39 @@ Result<bool> ArchiveReader::fill() {
   return *n > 0;
 }
 
+Status ArchiveReader::detectZstd() {
+  while (text_.size() < 4) {
+    OPTDB_ASSIGN(bool more, fill());
+    if (!more) break;
+  }
+  if (!startsWithZstdMagic(text_)) return Status::ok();
+  // From here on the reader reads decompressed bytes: what was read so far
+  // (the whole text, for a text) is the start of the compressed stream.
+  ReadFn source;
+  std::string prefix;
+  if (read_) {
+    prefix = std::move(buf_);
+    source = std::move(read_);
+  } else {
+    source = [rest = text_](char* buf, std::size_t size) mutable -> Result<std::size_t> {
+      const std::size_t n = std::min(size, rest.size());
+      std::memcpy(buf, rest.data(), n);
+      rest.remove_prefix(n);
+      return n;
+    };
+  }
+  read_ = zstdDecompressor(std::move(prefix), std::move(source), name_, maxDecompressed_, limitName_);
+  buf_.clear();
+  text_ = buf_;
+  pos_ = 0;
+  ended_ = false;
+  return Status::ok();
+}
+
 Result<std::optional<BlockArchive>> ArchiveReader::next() {
   if (!started_) {
     started_ = true;
+    OPTDB_TRY(detectZstd());
     while (text_.size() < 3) {
       OPTDB_ASSIGN(bool more, fill());
       if (!more) break;

@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <map>
 #include <set>
 
 #include <fmt/format.h>
@@ -51,41 +53,72 @@ Result<std::optional<Rev>> revisionNaming(RawStorage& raw, const BlockId& id, co
 
 }  // namespace
 
-Result<std::optional<std::string>> applyArchive(RawStorage& raw, const BlockArchive& a) {
+namespace {
+
+// What a dry run has found it would write to one block so far: the later
+// archives of that block are judged against the store and this, as a real
+// restore, applying them in order, judges them against what it wrote.
+struct PlannedBlock {
+  std::map<Rev, TrxId> revisions;                       // revision files it would write
+  std::map<TrxId, std::pair<Rev, std::size_t>> committed;  // transform it would hold: rev, digest
+  std::set<TrxId> pendingsAdded, pendingsRemoved;
+  std::optional<std::optional<BlockMeta>> meta;  // meta.json as it would be; unset: the store's
+};
+
+std::size_t transformDigest(const Transform& t) { return std::hash<std::string>{}(toJson(encodeTransform(t))); }
+
+// Per revision of an archive: what the store (and a dry run's plan) already holds.
+struct Step {
+  bool haveRevision = false;
+  bool haveTransform = false;
+};
+
+// The reason `a` conflicts with the store (and `planned`, when given), or
+// nullopt with `steps` filled. Reads only.
+Result<std::optional<std::string>> findConflict(RawStorage& raw, const BlockArchive& a, const PlannedBlock* planned,
+                                                std::vector<Step>& steps) {
   using Conflict = std::optional<std::string>;
   const BlockId& id = a.blockId;
-  OPTDB_ASSIGN(auto meta, raw.getMeta(id));
-  // Find any conflict before writing anything.
-  struct Step {
-    bool haveRevision = false;
-    bool haveTransform = false;
-  };
-  std::vector<Step> steps;
+  steps.clear();
   steps.reserve(a.revisions.size());
   for (const auto& r : a.revisions) {
     OPTDB_ASSIGN(auto local, raw.getRevision(id, r.trx.rev));
+    if (!local && planned) {
+      if (auto it = planned->revisions.find(r.trx.rev); it != planned->revisions.end()) local = it->second;
+    }
     if (local && *local != r.trx.trxId)
       return Conflict(fmt::format("revision {} is held here by transaction {}; the archive has {}", r.trx.rev, *local,
                                   r.trx.trxId));
     OPTDB_ASSIGN(auto localT, raw.getCommitted(id, r.trx.trxId));
-    if (localT && !local) {
+    const std::pair<Rev, std::size_t>* plannedT = nullptr;
+    if (planned) {
+      if (auto it = planned->committed.find(r.trx.trxId); it != planned->committed.end()) plannedT = &it->second;
+    }
+    if ((localT || plannedT) && !local) {
       // A transform no revision file names (a restore interrupted before its
       // revision file, or a lost revision file) is what the archive vouches
       // for; another revision naming the transaction is a conflict.
-      OPTDB_ASSIGN(auto elsewhere, revisionNaming(raw, id, r.trx.trxId));
+      std::optional<Rev> elsewhere;
+      if (localT) {
+        OPTDB_ASSIGN(elsewhere, revisionNaming(raw, id, r.trx.trxId));
+      }
+      if (!elsewhere && plannedT && plannedT->first != r.trx.rev) elsewhere = plannedT->first;
       if (elsewhere)
         return Conflict(fmt::format("transaction {} is committed here at revision {}, not {}", r.trx.trxId, *elsewhere,
                                     r.trx.rev));
     }
-    if (localT && toJson(encodeTransform(*localT)) != toJson(encodeTransform(r.transform)))
+    const bool sameTransform = localT ? toJson(encodeTransform(*localT)) == toJson(encodeTransform(r.transform))
+                                      : !plannedT || plannedT->second == transformDigest(r.transform);
+    if (!sameTransform)
       return Conflict(fmt::format("revision {}: transaction {} is held here with a different transform", r.trx.rev,
                                   r.trx.trxId));
-    steps.push_back({local.has_value(), localT.has_value()});
+    steps.push_back({local.has_value(), localT.has_value() || plannedT});
   }
-  OPTDB_ASSIGN(const Dialect dialect, raw.dialect(id));
-  OPTDB_ASSIGN(auto mats, archiveMaterializations(a, "archive", dialect));
-  OPTDB_ASSIGN(auto pendingList, raw.listPendings(id));
-  std::set<TrxId> localPendings(pendingList.begin(), pendingList.end());
+  return Conflict();
+}
+
+// meta.json once `a` is restored over `meta` (nullopt: a new block of `dialect`).
+BlockMeta restoredMeta(const std::optional<BlockMeta>& meta, Dialect dialect, const BlockArchive& a) {
   BlockMeta m = meta ? *meta : newBlockMeta(dialect);
   if (!meta) m.ranges.clear();  // a restored block holds only what its archives claim
   // An actions block holds revisions from its first commit (upstream v0.24):
@@ -98,7 +131,29 @@ Result<std::optional<std::string>> applyArchive(RawStorage& raw, const BlockArch
     const TrxRev& top = a.revisions.back().trx;
     if (!m.latest || top.rev > m.latest->rev) m.latest = top;
   }
-  const bool metaChanged = !meta || toJson(encodeMeta(m)) != toJson(encodeMeta(*meta));
+  return m;
+}
+
+bool sameMeta(const std::optional<BlockMeta>& before, const BlockMeta& after) {
+  return before && toJson(encodeMeta(after)) == toJson(encodeMeta(*before));
+}
+
+}  // namespace
+
+Result<std::optional<std::string>> applyArchive(RawStorage& raw, const BlockArchive& a) {
+  using Conflict = std::optional<std::string>;
+  const BlockId& id = a.blockId;
+  OPTDB_ASSIGN(auto meta, raw.getMeta(id));
+  // Find any conflict before writing anything.
+  std::vector<Step> steps;
+  OPTDB_ASSIGN(auto conflict, findConflict(raw, a, nullptr, steps));
+  if (conflict) return conflict;
+  OPTDB_ASSIGN(const Dialect dialect, raw.dialect(id));
+  OPTDB_ASSIGN(auto mats, archiveMaterializations(a, "archive", dialect));
+  OPTDB_ASSIGN(auto pendingList, raw.listPendings(id));
+  std::set<TrxId> localPendings(pendingList.begin(), pendingList.end());
+  const BlockMeta m = restoredMeta(meta, dialect, a);
+  const bool metaChanged = !sameMeta(meta, m);
   // Per revision: the revision file, the materialization, then the committed
   // transform, which is what makes it a revision (SPEC §2). Interrupted at any
   // point, this leaves what readers ignore (a revision file naming no
@@ -220,6 +275,27 @@ Result<int> openSpool(const std::string& dir, const std::string& what) {
   return fd;
 }
 
+ByteReadFn readFromFd(int fd, std::string name, int tee) {
+  return [fd, tee, name = std::move(name)](char* buf, std::size_t size) -> Result<std::size_t> {
+    for (;;) {
+      ssize_t n = ::read(fd, buf, size);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return Status::io(fmt::format("reading {}: {}", name, std::strerror(errno)));
+      }
+      for (ssize_t done = 0; tee >= 0 && done < n;) {
+        ssize_t w = ::write(tee, buf + done, static_cast<std::size_t>(n - done));
+        if (w < 0) {
+          if (errno == EINTR) continue;
+          return Status::io(fmt::format("{}: writing its temporary copy: {}", name, std::strerror(errno)));
+        }
+        done += w;
+      }
+      return static_cast<std::size_t>(n);
+    }
+  };
+}
+
 namespace {
 
 // One restore input over its two passes.
@@ -255,29 +331,8 @@ class StreamInput {
   // the spool or the input again from where it started.
   ArchiveReader reader(bool second) {
     if (in_.fd < 0) return ArchiveReader(std::string_view(), in_.name);
-    int fd = second && spool_ >= 0 ? spool_ : in_.fd;
-    int tee = !second ? spool_ : -1;
-    std::string name = in_.name;
-    return ArchiveReader(
-        [fd, tee, name](char* buf, std::size_t size) -> Result<std::size_t> {
-          for (;;) {
-            ssize_t n = ::read(fd, buf, size);
-            if (n < 0) {
-              if (errno == EINTR) continue;
-              return Status::io(fmt::format("reading {}: {}", name, std::strerror(errno)));
-            }
-            for (ssize_t done = 0; tee >= 0 && done < n;) {
-              ssize_t w = ::write(tee, buf + done, static_cast<std::size_t>(n - done));
-              if (w < 0) {
-                if (errno == EINTR) continue;
-                return Status::io(fmt::format("{}: writing its temporary copy: {}", name, std::strerror(errno)));
-              }
-              done += w;
-            }
-            return static_cast<std::size_t>(n);
-          }
-        },
-        in_.name);
+    const int fd = second && spool_ >= 0 ? spool_ : in_.fd;
+    return ArchiveReader(readFromFd(fd, in_.name, !second ? spool_ : -1), in_.name);
   }
 
   // Between the passes: back to the start, the input unchanged.
@@ -339,6 +394,136 @@ Result<RestoreSummary> restoreArchiveStreams(RawStorage& raw, const std::vector<
     return Status::io(fmt::format("the input changed while it was being restored: {} archives validated, {} read again",
                                   count, applied));
   return summary;
+}
+
+// ---- restore --dry-run ----
+
+Json RestorePlan::toJson() const {
+  Json j = Json::object();
+  j["dryRun"] = true;
+  Json sj = summary.toJson();
+  j["restored"] = std::move(sj["restored"]);
+  j["rejected"] = std::move(sj["rejected"]);
+  Json list = Json::array();
+  for (const auto& e : archives) {
+    Json a = Json::object();
+    a["blockId"] = e.blockId;
+    a["input"] = e.where;
+    a["range"] = encodeRanges({e.range}).front();
+    if (e.refuse) {
+      a["refuse"] = *e.refuse;
+    } else {
+      Json w = Json::object();
+      w["revisions"] = e.writeRevisions;
+      w["pending"] = e.writePendings;
+      w["meta"] = e.writeMeta;
+      Json k = Json::object();
+      k["revisions"] = e.skipRevisions;
+      k["pending"] = e.skipPendings;
+      a["write"] = std::move(w);
+      a["skip"] = std::move(k);
+      a["removePending"] = e.removePendings;
+    }
+    list.push_back(std::move(a));
+  }
+  j["archives"] = std::move(list);
+  return j;
+}
+
+namespace {
+
+// What applyArchive would do with `a`, found by reading only; `planned`
+// becomes the block as it would then be.
+Result<RestorePlanEntry> planArchive(RawStorage& raw, const BlockArchive& a, const std::string& where,
+                                     PlannedBlock& planned) {
+  const BlockId& id = a.blockId;
+  RestorePlanEntry e;
+  e.blockId = id;
+  e.where = where;
+  e.range = a.range;
+  std::vector<Step> steps;
+  OPTDB_ASSIGN(e.refuse, findConflict(raw, a, &planned, steps));
+  if (e.refuse) return e;
+  std::optional<BlockMeta> meta;
+  if (planned.meta) meta = *planned.meta;
+  else {
+    OPTDB_ASSIGN(meta, raw.getMeta(id));
+  }
+  OPTDB_ASSIGN(const Dialect dialect, raw.dialect(id));
+  const BlockMeta m = restoredMeta(meta, dialect, a);
+  e.writeMeta = !sameMeta(meta, m);
+  planned.meta = std::optional<BlockMeta>(m);
+  for (std::size_t i = 0; i < a.revisions.size(); ++i) {
+    const auto& r = a.revisions[i];
+    if (steps[i].haveRevision && steps[i].haveTransform) {
+      ++e.skipRevisions;
+      continue;
+    }
+    ++e.writeRevisions;
+    planned.revisions[r.trx.rev] = r.trx.trxId;
+    planned.committed[r.trx.trxId] = {r.trx.rev, transformDigest(r.transform)};
+  }
+  OPTDB_ASSIGN(auto pendingList, raw.listPendings(id));
+  std::set<TrxId> localPendings(pendingList.begin(), pendingList.end());
+  for (const auto& t : planned.pendingsRemoved) localPendings.erase(t);
+  localPendings.insert(planned.pendingsAdded.begin(), planned.pendingsAdded.end());
+  std::set<TrxId> committedHere;
+  for (const auto& r : a.revisions) {
+    committedHere.insert(r.trx.trxId);
+    if (localPendings.erase(r.trx.trxId)) {
+      ++e.removePendings;
+      planned.pendingsAdded.erase(r.trx.trxId);
+      planned.pendingsRemoved.insert(r.trx.trxId);
+    }
+  }
+  if (!a.range.end) {
+    for (const auto& p : a.pending) {
+      bool held = committedHere.count(p.trxId) || localPendings.count(p.trxId) || planned.committed.count(p.trxId);
+      if (!held) {
+        OPTDB_ASSIGN(auto committed, raw.getCommitted(id, p.trxId));
+        held = committed.has_value();
+      }
+      if (held) {
+        ++e.skipPendings;
+        continue;
+      }
+      ++e.writePendings;
+      localPendings.insert(p.trxId);
+      planned.pendingsAdded.insert(p.trxId);
+      planned.pendingsRemoved.erase(p.trxId);
+    }
+  }
+  return e;
+}
+
+}  // namespace
+
+Result<RestorePlan> planRestoreStreams(RawStorage& raw, const std::vector<ArchiveStream>& inputs, double lockTimeout) {
+  for (const auto& in : inputs) {
+    struct stat st;
+    if (in.fd < 0) continue;
+    if (::fstat(in.fd, &st) != 0) return Status::io(fmt::format("{}: {}", in.name, std::strerror(errno)));
+    if (S_ISDIR(st.st_mode)) return Status::invalid(fmt::format("{}: is a directory", in.name));
+  }
+  // Only where a lock file exists: a dry run creates nothing.
+  OPTDB_ASSIGN(auto storeLock, lockWholeStore(raw, LockMode::Shared, lockTimeout, true));
+  RestorePlan plan;
+  std::map<BlockId, PlannedBlock> planned;
+  std::set<BlockId> restored;
+  for (const auto& in : inputs) {
+    if (in.fd < 0) continue;
+    ArchiveReader reader(readFromFd(in.fd, in.name), in.name);
+    for (;;) {
+      OPTDB_ASSIGN(auto a, reader.next());
+      if (!a) break;
+      OPTDB_TRY(archiveMaterializations(*a, reader.where()));
+      OPTDB_ASSIGN(auto e, planArchive(raw, *a, reader.where(), planned[a->blockId]));
+      if (e.refuse) plan.summary.rejected.emplace_back(a->blockId, *e.refuse);
+      else if (restored.insert(a->blockId).second) plan.summary.restored.push_back(a->blockId);
+      plan.archives.push_back(std::move(e));
+    }
+  }
+  return plan;
 }
 
 }  // namespace optdb

@@ -219,17 +219,11 @@ Result<OwnedFd> runCommand(const std::string& command, const BlockId& id, std::o
 // Reads the archives of `fd` a line at a time (memory holds one archive, not
 // the input), validated; those of block `id` are appended to `out`. Another
 // block's archive is skipped, or with `othersFail` is that source's failure.
+// A zstd input decompressing to more than `maxBytes` (0: no limit) fails.
 Status readSourceArchives(int fd, const std::string& name, const BlockId& id, bool othersFail,
-                          std::vector<BlockArchive>& out) {
-  ArchiveReader reader(
-      [fd, &name](char* buf, std::size_t size) -> Result<std::size_t> {
-        for (;;) {
-          ssize_t n = ::read(fd, buf, size);
-          if (n >= 0) return static_cast<std::size_t>(n);
-          if (errno != EINTR) return Status::io(fmt::format("{}: {}", name, std::strerror(errno)));
-        }
-      },
-      name);
+                          std::uint64_t maxBytes, std::vector<BlockArchive>& out) {
+  ArchiveReader reader(readFromFd(fd, name), name);
+  reader.limitDecompressed(maxBytes, "OPTDB_RESTORE_MAX_BYTES");
   for (;;) {
     OPTDB_ASSIGN(auto a, reader.next());
     if (!a) return Status::ok();
@@ -262,7 +256,7 @@ Result<std::vector<BlockArchive>> fetchFromSource(const RestoreSource& source, c
       int fd = ::open(source.location.c_str(), O_RDONLY | O_CLOEXEC);
       if (fd < 0) return Status::io(fmt::format("{}: {}", source.location, std::strerror(errno)));
       OwnedFd closer(fd);
-      OPTDB_TRY(readSourceArchives(fd, source.location, id, false, out));
+      OPTDB_TRY(readSourceArchives(fd, source.location, id, false, 0, out));
       break;
     }
     case RestoreSource::Kind::Store: {
@@ -280,7 +274,9 @@ Result<std::vector<BlockArchive>> fetchFromSource(const RestoreSource& source, c
     }
     case RestoreSource::Kind::Command: {
       OPTDB_ASSIGN(auto spool, runCommand(source.location, id, rev, source.timeoutSeconds, source.maxBytes));
-      OPTDB_TRY(readSourceArchives(spool.fd, "its output", id, true, out));
+      // Decompressed output is held to the limit too: a small stream must not
+      // unpack into more than the command could have written plainly.
+      OPTDB_TRY(readSourceArchives(spool.fd, "its output", id, true, source.maxBytes, out));
       break;
     }
   }

@@ -5,11 +5,16 @@
 #include <string>
 
 #include "optdb/status.hpp"
+#include "optdb/zstd.hpp"
 
 namespace optdb {
 
 // Read and write, gone when closed, in `dir` ($TMPDIR, else /tmp, when
 // empty). `what` names the input in messages.
 Result<int> openSpool(const std::string& dir, const std::string& what);
+
+// Reads `fd` from its current offset (not closed here); with `tee` >= 0,
+// every byte read is also written to that descriptor (a spool being filled).
+ByteReadFn readFromFd(int fd, std::string name, int tee = -1);
 
 }  // namespace optdb

@@ -170,6 +170,31 @@ expect_eq() { # expect_eq WHAT EXPECTED GOT
   if [[ $2 == "$3" ]]; then ok; else fail "$1: expected '$2', got '$3'"; fi
 }
 
+# run_pipe PRODUCER ARGS...: `bash -c PRODUCER | optdb ARGS...`, like run.
+run_pipe() {
+  local producer=$1
+  shift
+  bash -c "$producer" | timeout -k 5 60 "$OPTDB" "$@" >"$OUTF" 2>"$ERRF"
+  RC=${PIPESTATUS[1]}
+}
+
+# make_history STORE N: blocks b0, b1 and b2 inserted at revisions 1 to 3
+# (tx:ib0…), then N updates of b1 (tx:u1…, revisions 4 to N + 3).
+make_history() {
+  local store=$1 n=$2 rev=0 b i
+  for b in b0 b1 b2; do
+    printf '{"inserts":{"%s":{"header":{"id":"%s","type":"t","collectionId":"c"},"v":0}}}' "$b" "$b" |
+      "$OPTDB" --no-sync --store "$store" pend --trx "tx:i$b" >/dev/null
+    rev=$((rev + 1))
+    "$OPTDB" --no-sync --store "$store" commit --trx "tx:i$b" --rev "$rev" "$b" >/dev/null
+  done
+  for ((i = 1; i <= n; i++)); do
+    echo "{\"updates\":{\"b1\":[[\"v\",0,0,$i]]}}" | "$OPTDB" --no-sync --store "$store" pend --trx "tx:u$i" >/dev/null
+    rev=$((rev + 1))
+    "$OPTDB" --no-sync --store "$store" commit --trx "tx:u$i" --rev "$rev" b1 >/dev/null
+  done
+}
+
 finish() {
   local took=$((SECONDS - STARTED))
   if ((FAILS)); then

@@ -7,29 +7,11 @@
 #   bash tests/cli/test_archive_stream.sh build/apps/optdb
 source "$(dirname "$0")/lib.sh"
 
-# run_pipe PRODUCER ARGS...: `PRODUCER | optdb ARGS...`, like run.
-run_pipe() {
-  local producer=$1
-  shift
-  bash -c "$producer" | timeout -k 5 60 "$OPTDB" "$@" >"$OUTF" 2>"$ERRF"
-  RC=${PIPESTATUS[1]}
-}
 # The files under DIR/.optdb, but the lock and intent directories' own.
 spool_files() { (cd "$1/.optdb" 2>/dev/null && find . -mindepth 1 ! -path './locks*' ! -path './intents*' ! -name store.lock ! -name settings.json | LC_ALL=C sort); }
 
 A=$(mkstore)
-rev=0
-for b in b0 b1 b2; do
-  printf '{"inserts":{"%s":{"header":{"id":"%s","type":"t","collectionId":"c"},"v":0}}}' "$b" "$b" |
-    "$OPTDB" --no-sync --store "$A" pend --trx "tx:i$b" >/dev/null
-  rev=$((rev + 1))
-  "$OPTDB" --no-sync --store "$A" commit --trx "tx:i$b" --rev "$rev" "$b" >/dev/null
-done
-for ((i = 1; i <= 40; i++)); do
-  echo "{\"updates\":{\"b1\":[[\"v\",0,0,$i]]}}" | "$OPTDB" --no-sync --store "$A" pend --trx "tx:u$i" >/dev/null
-  rev=$((rev + 1))
-  "$OPTDB" --no-sync --store "$A" commit --trx "tx:u$i" --rev "$rev" b1 >/dev/null
-done
+make_history "$A" 40
 "$OPTDB" --store "$A" archive --all --chunk 7 -o "$WORK/all.ndjson"
 LINES=$(wc -l <"$WORK/all.ndjson")
 expect_eq "archive lines" 1 $((LINES > 3))

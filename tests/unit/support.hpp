@@ -8,7 +8,12 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
 #include <filesystem>
+#include <functional>
+#include <memory>
+#include <random>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -17,12 +22,39 @@
 #include <system_error>
 #include <vector>
 
+#include "optdb/archive.hpp"
 #include "optdb/codec.hpp"
 #include "optdb/env.hpp"
 #include "optdb/integrity.hpp"
 #include "optdb/storage_repo.hpp"
 
 namespace optdb::test_support {
+
+// The bytes of `text`, handed out in random pieces of 1 to `most` bytes: a
+// stream for an ArchiveReader or a zstd decompressor.
+inline std::function<Result<std::size_t>(char*, std::size_t)> pieces(std::string text, std::size_t most,
+                                                                      unsigned seed) {
+  auto state = std::make_shared<std::pair<std::string, std::size_t>>(std::move(text), 0);
+  auto rng = std::make_shared<std::mt19937>(seed);
+  return [state, rng, most](char* buf, std::size_t size) -> Result<std::size_t> {
+    auto& [t, pos] = *state;
+    std::size_t n = std::min({size, t.size() - pos, std::size_t(1 + (*rng)() % most)});
+    std::memcpy(buf, t.data() + pos, n);
+    pos += n;
+    return n;
+  };
+}
+
+// Every archive id and where it was read ("b1@in: line 1;…"), then the error if any.
+inline std::string readArchiveIds(ArchiveReader reader) {
+  std::string out;
+  for (;;) {
+    auto a = reader.next();
+    if (!a) return out + "error: " + a.status().message();
+    if (!*a) return out;
+    out += (*a)->blockId + "@" + reader.where() + ";";
+  }
+}
 
 // A fresh directory optdb-<tag>-XXXXXX under the system temporary directory,
 // removed with everything in it when the object goes.

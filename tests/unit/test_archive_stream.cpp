@@ -23,6 +23,8 @@
 #include "optdb/storage_repo.hpp"
 
 using namespace optdb;
+using optdb::test_support::pieces;
+using optdb::test_support::readArchiveIds;
 namespace fs = std::filesystem;
 
 namespace {
@@ -36,30 +38,6 @@ const char* kGood =
 
 // kGood for block `id`.
 std::string good(const std::string& id) { return std::regex_replace(std::string(kGood), std::regex("\"b1\""), "\"" + id + "\""); }
-
-// The bytes of `text`, handed out in random pieces of 1 to `most` bytes.
-ArchiveReader::ReadFn pieces(std::string text, std::size_t most, unsigned seed) {
-  auto state = std::make_shared<std::pair<std::string, std::size_t>>(std::move(text), 0);
-  auto rng = std::make_shared<std::mt19937>(seed);
-  return [state, rng, most](char* buf, std::size_t size) -> Result<std::size_t> {
-    auto& [t, pos] = *state;
-    std::size_t n = std::min({size, t.size() - pos, std::size_t(1 + (*rng)() % most)});
-    std::memcpy(buf, t.data() + pos, n);
-    pos += n;
-    return n;
-  };
-}
-
-// Every archive id (or the error) a reader gives.
-std::string readAll(ArchiveReader reader) {
-  std::string out;
-  for (;;) {
-    auto a = reader.next();
-    if (!a) return out + "error: " + a.status().message();
-    if (!*a) return out;
-    out += (*a)->blockId + "@" + reader.where() + ";";
-  }
-}
 
 long peakRssKb() {
   struct rusage ru;
@@ -104,10 +82,10 @@ TEST_CASE("archive stream: the reader over a stream gives what it gives over the
   };
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     const auto& text = inputs[i];
-    std::string want = readAll(ArchiveReader(std::string_view(text), "in"));
+    std::string want = readArchiveIds(ArchiveReader(std::string_view(text), "in"));
     for (std::size_t most : {1, 7, 4096, 1 << 20}) {
       INFO("input " << i << ", pieces of at most " << most);
-      CHECK(readAll(ArchiveReader(pieces(text, most, unsigned(i)), "in")) == want);
+      CHECK(readArchiveIds(ArchiveReader(pieces(text, most, unsigned(i)), "in")) == want);
     }
   }
   // A read error ends the reading with that error.

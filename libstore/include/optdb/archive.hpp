@@ -71,6 +71,11 @@ Result<std::vector<std::optional<Json>>> archiveMaterializations(const BlockArch
 // at a time: memory is bounded by the largest NDJSON line or object, not by
 // the input. A top-level JSON array is parsed whole (its archives are then
 // handed out one at a time): an input that is one big array is held in memory.
+//
+// An input that starts with the zstd magic bytes (28 B5 2F FD) is a zstd
+// stream, decompressed as it is read (optdb/zstd.hpp): every reader of
+// archives accepts zstd input, the bytes read beneath staying compressed. A
+// corrupt or truncated stream is InvalidInput, like truncated JSON.
 class ArchiveReader {
  public:
   // Fills `buf` with up to `size` bytes; 0 at the end of the input.
@@ -82,11 +87,19 @@ class ArchiveReader {
   Result<std::optional<BlockArchive>> next();
   // Where the archive last returned was read: "backup.ndjson: line 3".
   const std::string& where() const { return where_; }
+  // A zstd input that decompresses to more than `maxBytes` (0: no limit)
+  // fails, naming `limitName` (a restore source's OPTDB_RESTORE_MAX_BYTES).
+  void limitDecompressed(std::uint64_t maxBytes, std::string limitName) {
+    maxDecompressed_ = maxBytes;
+    limitName_ = std::move(limitName);
+  }
 
  private:
   Status fail(std::size_t line, const std::string& message) const;
   // Appends the next bytes of a stream to buf_; false at its end (or for a text).
   Result<bool> fill();
+  // At the start: reads on through a zstd decompressor when the input is zstd.
+  Status detectZstd();
 
   std::string_view text_;  // the text, or buf_ over a stream
   std::string name_;
@@ -101,6 +114,8 @@ class ArchiveReader {
   std::size_t arrayIndex_ = 0;
   std::size_t arrayLine_ = 0;
   std::string where_;
+  std::uint64_t maxDecompressed_ = 0;
+  std::string limitName_;
 };
 
 // Every archive of a text, validated (including archiveMaterializations).
@@ -168,6 +183,40 @@ struct ArchiveStream {
 // changes between the passes is an error before anything is written.
 Result<RestoreSummary> restoreArchiveStreams(RawStorage& raw, const std::vector<ArchiveStream>& inputs,
                                              double lockTimeout, const std::string& spoolDir);
+
+// restore --dry-run: what restoreArchiveStreams would do, writing nothing.
+struct RestorePlanEntry {
+  BlockId blockId;
+  std::string where;  // "backup.ndjson: line 3"
+  Range range;
+  std::optional<std::string> refuse;  // the conflict: the archive would be skipped whole
+  std::size_t writeRevisions = 0;     // revisions it would add (or complete)
+  std::size_t skipRevisions = 0;      // revisions already held, identical
+  std::size_t writePendings = 0;      // pending transactions it would add
+  std::size_t skipPendings = 0;       // its pendings held already, or committed here
+  std::size_t removePendings = 0;     // local pendings it shows committed
+  bool writeMeta = false;             // whether meta.json would change (ranges, latest)
+};
+
+struct RestorePlan {
+  RestoreSummary summary;  // exactly what the restore would print
+  std::vector<RestorePlanEntry> archives;  // one per archive, in input order
+  // {"dryRun":true,"restored":[…],"rejected":[…],"archives":[{"blockId","input","range",
+  //   "write":{"revisions","pending","meta"},"skip":{"revisions","pending"},"removePending"}
+  //   or {"blockId","input","range","refuse"}…]}
+  Json toJson() const;
+  Code exitCode() const { return summary.exitCode(); }
+};
+
+// restore's first pass (every archive parsed and validated: InvalidInput on
+// the first bad one) with the conflict checks against the store, in one pass
+// over each input (nothing is spooled). Writes nothing at all: not a lock
+// file, a temporary file or the store directory; it holds the store lock
+// shared only where the store keeps one. Later archives of a block are
+// judged as if the earlier ones had been applied (memory: a few dozen bytes
+// per revision it would write). A commit interrupted on a block is not
+// finished first, as a real restore would: run repair for an exact answer.
+Result<RestorePlan> planRestoreStreams(RawStorage& raw, const std::vector<ArchiveStream>& inputs, double lockTimeout);
 
 // Applies one validated archive. The caller holds the block's lock, taken
 // with lockRecovered (no interrupted commit left on the block). Returns
