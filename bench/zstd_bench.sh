@@ -13,7 +13,9 @@
 #    `zstd -3` of the plain archive is the compression floor.
 # 3. `--no-sync restore` of each into an empty store, once, with peak RSS.
 # MB/s are always MB of plain NDJSON per wall second, so that plain and zstd
-# compare as work done. Scratch data: a temporary directory, removed at the end.
+# compare as work done. Scratch data: a temporary directory ($TMPDIR, else
+# /tmp), removed at the end; TMPDIR=/dev/shm takes the disk's noise out (on this
+# shared disk one restore of the same input took 13 to 65 s).
 set -euo pipefail
 
 BUILD=${1:-build}
