@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages optdb builds with, when any is missing.
 set -euo pipefail
-pkgs=(cmake g++ make pkg-config libcli11-dev nlohmann-json3-dev libfmt-dev catch2 libzstd-dev zstd)
+# dpkg-dev (dpkg-shlibdeps) computes the .deb's Depends; man-db's man -w is
+# used by tests/cli/test_deb.sh on the installed package.
+pkgs=(cmake g++ make pkg-config libcli11-dev nlohmann-json3-dev libfmt-dev catch2 libzstd-dev zstd dpkg-dev man-db)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
