@@ -78,7 +78,7 @@ BlockProgress::~BlockProgress() {
   if (shown_) std::fputc('\n', stderr);
 }
 
-std::function<void(std::size_t, std::size_t, const BlockId&)> BlockProgress::callback() {
+BlockProgressFn BlockProgress::callback() {
   if (!::isatty(STDERR_FILENO)) return {};
   return [this](std::size_t done, std::size_t total, const BlockId&) {
     // At most ten lines a second, and always the last: a rate, and an
@@ -97,6 +97,13 @@ std::function<void(std::size_t, std::size_t, const BlockId&)> BlockProgress::cal
     std::fflush(stderr);
     shown_ = done < total;
   };
+}
+
+void BlockProgress::clearLine() {
+  if (!shown_) return;
+  std::fputs("\r\x1b[K", stderr);
+  std::fflush(stderr);
+  shown_ = false;
 }
 
 Result<std::unique_ptr<Store>> openStoreOf(const Globals& g) {

@@ -38,6 +38,7 @@ void addRepair(CLI::App& app, Globals& g);
 void addMigrate(CLI::App& app, Globals& g);
 void addBatch(CLI::App& app, Globals& g);
 void addGc(CLI::App& app, Globals& g);
+void addForget(CLI::App& app, Globals& g);
 
 // Makes `sub` take `--` anywhere among its positional arguments: `get b1 -- -x`
 // as well as `get -- b1 -x`. (CLI11 2.1 hands a `--` that comes after the
@@ -96,7 +97,10 @@ class BlockProgress {
   BlockProgress(const BlockProgress&) = delete;
   BlockProgress& operator=(const BlockProgress&) = delete;
   // Empty when stderr is not a terminal.
-  std::function<void(std::size_t done, std::size_t total, const BlockId& id)> callback();
+  BlockProgressFn callback();
+  // Erases a line shown and not ended, before a result line is printed on
+  // the terminal (the next update shows it again below that line).
+  void clearLine();
 
  private:
   std::string command_;

@@ -6,6 +6,7 @@
 #include "command.hpp"
 #include "optdb/codec.hpp"
 #include "optdb/integrity.hpp"
+#include "optdb/output_file.hpp"
 
 namespace optdb::cli {
 
@@ -109,6 +110,7 @@ void addInspect(CLI::App& app, Globals& g) {
   struct Args {
     std::vector<std::string> blocks;
     bool json = false, check = false, revisions = false;
+    std::string prom;
   };
   auto args = std::make_shared<Args>();
   auto* sub = app.add_subcommand("inspect", "Describe blocks, or check the store for integrity problems (--check)");
@@ -116,27 +118,57 @@ void addInspect(CLI::App& app, Globals& g) {
   sub->add_flag("--json", args->json, "Print JSON instead of text");
   sub->add_flag("--check", args->check, "Check for integrity problems (takes the store lock exclusively); exit 6 if any");
   sub->add_flag("--revisions", args->revisions, "List every revision: rev, trxId, materialized, transform size");
+  auto* prom = sub->add_option("--prom", args->prom,
+                               "Also write Prometheus metrics (node_exporter's textfile format) to FILE, replaced atomically")
+                   ->type_name("FILE");
   sub->footer(
       "Examples:\n"
       "  optdb --store ./db inspect\n"
       "  optdb --store ./db inspect --check && echo clean\n"
-      "  optdb --store ./db inspect b1 --json --revisions | jq '.blocks[0].revisions'");
-  setAction(sub, g, [&g, args]() -> Status {
+      "  optdb --store ./db inspect b1 --json --revisions | jq '.blocks[0].revisions'\n"
+      "  optdb --store ./db inspect --check --prom /var/lib/node_exporter/optdb.prom");
+  setAction(sub, g, [&g, args, prom]() -> Status {
     OPTDB_TRY(validateBlockArgs(args->blocks));
     OPTDB_ASSIGN(auto store, openStoreOf(g));
+    // Opened first, so that a FILE that cannot be written fails before the
+    // work; left as it was unless the metrics are written in full.
+    std::unique_ptr<OutputFile> promFile;  // with --prom, nullptr: stdout
+    const bool wantProm = prom->count() > 0;
+    if (wantProm && args->prom != "-") {
+      OPTDB_ASSIGN(promFile, OutputFile::open(args->prom, store->options().sync, "--prom"));
+    }
+    auto writeProm = [&](const SummaryResult& summary, const CheckResult* check) -> Status {
+      OPTDB_ASSIGN(const auto metrics, store->metrics(args->blocks, summary, check));
+      const std::string text = metrics.toPrometheus();
+      if (!promFile) return writeStdout(text);
+      OPTDB_TRY(promFile->write(text));
+      return promFile->commit();
+    };
     if (args->check) {
       std::optional<StreamedArray> json;
       if (args->json) json.emplace(g.pretty, "problems");
-      auto result = store->check(args->blocks, [&](const Problem& p) {
-        if (json) json->add(p.toJson());
-        else write(fmt::format("{}: {}\n", p.path, p.message));
-      });
+      BlockProgress progress("inspect");
+      auto result = store->check(
+          args->blocks,
+          [&](const Problem& p) {
+            progress.clearLine();
+            if (json) json->add(p.toJson());
+            else write(fmt::format("{}: {}\n", p.path, p.message));
+          },
+          progress.callback());
       if (!result) {
         if (json && json->started()) json->close(std::nullopt);  // what was found so far, as valid JSON
         return result.status();
       }
       if (json) json->close(std::nullopt);
       OPTDB_TRY(flushStdout());
+      if (wantProm) {
+        // The figures beside the problems: a summary of the same blocks, printing nothing.
+        SummaryOptions o;
+        o.blockIds = args->blocks;
+        OPTDB_ASSIGN(const auto summary, store->summarize(o, [](const BlockSummary&) {}, [](const Problem&) {}));
+        OPTDB_TRY(writeProm(summary, &*result));
+      }
       reportNotFound(result->notFound);
       g.exitCode = static_cast<int>(result->exitCode());
       return Status::ok();
@@ -160,6 +192,7 @@ void addInspect(CLI::App& app, Globals& g) {
     if (json) json->close(std::make_pair(std::string("summary"), result->store.toJson()));
     else write(storeLine(result->store));
     OPTDB_TRY(flushStdout());
+    if (wantProm) OPTDB_TRY(writeProm(*result, nullptr));
     reportNotFound(result->notFound);
     g.exitCode = static_cast<int>(result->exitCode());
     return Status::ok();

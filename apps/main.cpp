@@ -16,7 +16,7 @@ using namespace optdb::cli;
 // Every subcommand, in the order --help lists them: the one table of them.
 constexpr void (*kSubcommands[])(CLI::App&, Globals&) = {addGet,    addPend,    addCommit, addCancel,  addInspect,
                                                          addArchive, addRestore, addRepair, addMigrate, addBatch,
-                                                         addGc};
+                                                         addGc,     addForget};
 
 // "get, pend, …", from the subcommands registered.
 std::string commandNames(const CLI::App& app) {

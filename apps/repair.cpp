@@ -23,7 +23,8 @@ void addRepair(CLI::App& app, Globals& g) {
   setAction(sub, g, [&g, args]() -> Status {
     OPTDB_TRY(validateBlockArgs(args->blocks));
     OPTDB_ASSIGN(auto store, openStoreOf(g));
-    OPTDB_ASSIGN(auto report, store->repair(args->blocks, args->dryRun));
+    BlockProgress progress("repair");
+    OPTDB_ASSIGN(auto report, store->repair(args->blocks, args->dryRun, progress.callback()));
     OPTDB_TRY(printJson(g, report.toJson()));
     for (const auto& id : report.notFound) printError(fmt::format("block {}: not in the store (no meta.json)", id));
     g.exitCode = static_cast<int>(report.exitCode());

@@ -15,27 +15,6 @@ namespace optdb {
 
 namespace {
 
-// The committed revision at `rev`: its revs/ file names a TrxId whose committed transform exists.
-Result<std::optional<CommittedRevision>> committedAt(RawStorage& raw, const BlockId& id, Rev rev) {
-  OPTDB_ASSIGN(auto trxId, raw.getRevision(id, rev));
-  if (!trxId) return std::optional<CommittedRevision>();
-  OPTDB_ASSIGN(auto t, raw.getCommitted(id, *trxId));
-  if (!t) return std::optional<CommittedRevision>();
-  return std::optional<CommittedRevision>(CommittedRevision{{*trxId, rev}, std::move(*t)});
-}
-
-// The greatest committed revision in [floor, n].
-Result<std::optional<Rev>> greatestCommitted(RawStorage& raw, const BlockId& id, RevisionList& revs, Rev floor, Rev n) {
-  OPTDB_ASSIGN(std::size_t i, revs.upperBound(n));
-  while (i > 0) {
-    OPTDB_ASSIGN(const Rev r, revs.at(--i));
-    if (r < floor) break;
-    OPTDB_ASSIGN(auto c, committedAt(raw, id, r));
-    if (c) return std::optional<Rev>(r);
-  }
-  return std::optional<Rev>();
-}
-
 std::optional<Range> pieceOf(const Ranges& held, Rev rev) {
   for (const auto& r : held)
     if (rangesContain({r}, rev)) return r;
@@ -45,7 +24,7 @@ std::optional<Range> pieceOf(const Ranges& held, Rev rev) {
 class BlockArchiver {
  public:
   BlockArchiver(RawStorage& raw, const BlockId& id, std::size_t chunk, const ArchiveSink& sink)
-      : raw_(raw), id_(id), chunk_(chunk), sink_(sink) {}
+      : raw_(raw), id_(id), chunk_(chunk), sink_(sink), block_(id, raw) {}
 
   Status run(const ArchiveRequest& req) {
     OPTDB_ASSIGN(auto meta, raw_.getMeta(id_));
@@ -59,7 +38,7 @@ class BlockArchiver {
     if (req.rev) {
       auto piece = pieceOf(held, *req.rev);
       if (!piece) return Status::notFound(fmt::format("block {}: revision {} is not held by this store", id_, *req.rev));
-      OPTDB_ASSIGN(auto g, greatestCommitted(raw_, id_, *revs_, piece->start, *req.rev));
+      OPTDB_ASSIGN(auto g, block_.greatestCommitted(*revs_, piece->start, *req.rev));
       lo = g.value_or(*req.rev);
       if (*req.rev < kMaxRev) hi = *req.rev + 1;
     } else {
@@ -67,7 +46,7 @@ class BlockArchiver {
         lo = *req.from;
         // Start at the greatest committed revision ≤ from, to carry the state at `from`.
         if (auto piece = pieceOf(held, lo)) {
-          OPTDB_ASSIGN(auto g, greatestCommitted(raw_, id_, *revs_, piece->start, lo));
+          OPTDB_ASSIGN(auto g, block_.greatestCommitted(*revs_, piece->start, lo));
           if (g) lo = *g;
         }
       }
@@ -96,13 +75,12 @@ class BlockArchiver {
     for (; i < revs_->size(); ++i) {
       OPTDB_ASSIGN(const Rev rev, revs_->at(i));
       if (e && rev >= *e) break;
-      OPTDB_ASSIGN(auto c, committedAt(raw_, id_, rev));
+      OPTDB_ASSIGN(auto c, block_.committedAt(rev));
       if (!c) continue;
       if (!haveState) {
-        BlockStorage bs(id_, raw_);  // no restore source: a reader of this store only
         // At rev itself, even above latest: a commit finished but for meta.json
         // is a revision (SPEC §2), and its state is what the archive must carry.
-        OPTDB_ASSIGN(state, bs.getBlockAt(rev));
+        OPTDB_ASSIGN(state, block_.getBlockAt(rev));
         haveState = true;
       } else {
         auto next = applyTransform(std::move(state), c->transform);
@@ -135,6 +113,7 @@ class BlockArchiver {
   const BlockId& id_;
   std::size_t chunk_;
   const ArchiveSink& sink_;
+  BlockStorage block_;  // no restore source: a reader of this store only
   std::unique_ptr<RevisionList> revs_;
   Dialect dialect_ = Dialect::Trx;
 };

@@ -122,6 +122,25 @@ Result<std::optional<Json>> BlockStorage::materialize(Rev target, const BlockMet
   return replay();
 }
 
+Result<std::optional<CommittedRevision>> BlockStorage::committedAt(Rev rev) {
+  OPTDB_ASSIGN(auto trxId, raw_.getRevision(id_, rev));
+  if (!trxId) return std::optional<CommittedRevision>();
+  OPTDB_ASSIGN(auto t, raw_.getCommitted(id_, *trxId));
+  if (!t) return std::optional<CommittedRevision>();
+  return std::optional<CommittedRevision>(CommittedRevision{{*trxId, rev}, std::move(*t)});
+}
+
+Result<std::optional<Rev>> BlockStorage::greatestCommitted(RevisionList& revs, Rev floor, Rev n) {
+  OPTDB_ASSIGN(std::size_t i, revs.upperBound(n));
+  while (i > 0) {
+    OPTDB_ASSIGN(const Rev r, revs.at(--i));
+    if (r < floor) break;
+    OPTDB_ASSIGN(auto c, committedAt(r));
+    if (c) return std::optional<Rev>(r);
+  }
+  return std::optional<Rev>();
+}
+
 Result<std::vector<CommittedRevision>> BlockStorage::committedRevisions(Rev from, Rev to) {
   std::vector<CommittedRevision> out;
   if (from > to) return out;
@@ -132,11 +151,8 @@ Result<std::vector<CommittedRevision>> BlockStorage::committedRevisions(Rev from
   for (; i < revs->size(); ++i) {
     OPTDB_ASSIGN(const Rev r, revs->at(i));
     if (r > to) break;
-    OPTDB_ASSIGN(auto trxId, raw_.getRevision(id_, r));
-    if (!trxId) continue;
-    OPTDB_ASSIGN(auto t, raw_.getCommitted(id_, *trxId));
-    if (!t) continue;
-    out.push_back({{*trxId, r}, std::move(*t)});
+    OPTDB_ASSIGN(auto c, committedAt(r));
+    if (c) out.push_back(std::move(*c));
   }
   return out;
 }

@@ -526,6 +526,26 @@ Result<std::optional<Transform>> FileRawStorage::readTransform(const BlockId& id
   return std::optional<Transform>(std::move(t).value());
 }
 
+Status FileRawStorage::removeRevisions(const BlockId& id, const BlockMeta& meta, const std::vector<TrxRev>& revisions) {
+  for (const auto& r : revisions) {
+    OPTDB_TRY(removeTrxFiles(blocksDir(id), r.trxId).status());
+    for (Dialect d : kDialects) OPTDB_TRY(removeTrxFiles(committedDir(id, d), r.trxId).status());
+    Status s = env_->removeFile(revPath(id, r.rev));
+    if (!s && s.code() != Code::NotFound) return s;
+  }
+  if (!revisions.empty() && sync_) {
+    // The records last: one gone for good means its transform is gone too.
+    std::vector<std::string> dirs{blocksDir(id)};
+    for (Dialect d : kDialects) dirs.push_back(committedDir(id, d));
+    dirs.push_back(revsDir(id));
+    for (const auto& dir : dirs) {
+      OPTDB_ASSIGN(const FileType t, env_->fileType(dir));
+      if (t == FileType::Dir) OPTDB_TRY(env_->syncDir(dir));
+    }
+  }
+  return rebuildRevisionIndex(id, meta);
+}
+
 Result<std::optional<Transform>> FileRawStorage::getPending(const BlockId& id, const TrxId& trxId) {
   return readTransform(id, pendDir(id), trxId);
 }

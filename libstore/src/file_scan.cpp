@@ -40,6 +40,11 @@ std::uint64_t allocatedOf(Env& env, const std::string& path) {
   return s ? *s : 0;
 }
 
+std::optional<std::chrono::system_clock::time_point> modifiedOf(Env& env, const std::string& path) {
+  auto t = env.modifiedTime(path);
+  return t ? *t : std::nullopt;
+}
+
 Problem symlinkProblem(const std::string& path) {
   return makeProblem(path, problem::kSymlink, "a symbolic link inside the store; optdb never follows it");
 }
@@ -194,7 +199,10 @@ class BlockLister {
             path, problem::kDuplicateName,
             fmt::format("{} and {} are one transaction's file under two names", seen, e.name)));
       else seen = e.name;
-      if (sub == kPendSubdir) out_.pending.emplace(*trx, item);
+      if (sub == kPendSubdir) {
+        item.modified = modifiedOf(env_, path);
+        out_.pending.emplace(*trx, item);
+      }
       else if (auto d = committedDialect(sub); d == Dialect::Trx) out_.committed[*trx] = item;  // trx/ wins, as for readers
       else if (d) out_.committed.emplace(*trx, item);
       else out_.materialized.emplace(*trx, item);

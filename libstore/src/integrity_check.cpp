@@ -189,7 +189,7 @@ Status checkBlock(RawStorage& raw, const BlockId& id, const ProblemSink& sink);
 }  // namespace
 
 Status runCheck(RawStorage& raw, const std::vector<BlockId>& ids, std::vector<BlockId>* notFound,
-                const ProblemSink& sink, std::size_t* unreadable) {
+                const ProblemSink& sink, std::size_t* unreadable, const BlockProgressFn& progress) {
   OPTDB_ASSIGN(const bool exists, raw.exists());
   if (!exists) {
     *notFound = ids;
@@ -204,12 +204,14 @@ Status runCheck(RawStorage& raw, const std::vector<BlockId>& ids, std::vector<Bl
       if (overtaken) sink(overtakenProblem(b, f.intent));
     }
   }
+  OPTDB_ASSIGN(auto counter, BlockCounter::start(raw, ids, progress));
   return raw.visitBlocks(ids, notFound, sink, [&](const BlockId& id) -> Status {
     Status s = checkBlock(raw, id, sink);
     if (!s) {
       sink(unreadableProblem(id, s));
       ++*unreadable;
     }
+    counter.visited(id);
     return Status::ok();
   });
 }
@@ -244,9 +246,10 @@ Result<CheckResult> checkStore(RawStorage& raw, const CheckOptions& options, con
       raw, options.blockIds, &result.notFound,
       [&](const Problem& p) {
         ++result.problems;
+        ++result.kinds[p.kind];
         sink(p);
       },
-      &unreadable));
+      &unreadable, options.progress));
   // Unreadable is never clean: the problems name each block, the exit is 1.
   if (unreadable)
     return Status::io(fmt::format("{} block{} could not be examined (see the problems reported)", unreadable,

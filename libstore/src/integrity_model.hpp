@@ -64,9 +64,23 @@ Result<std::optional<Problem>> forkProblem(RawStorage& raw, const BlockModel& m,
 
 // Every problem of the scope to `sink` (intents first, then the store's
 // items and blocks); a block that cannot be examined is one problem and
-// counts in `*unreadable`. The caller holds the store lock.
+// counts in `*unreadable`. `progress` after each block. The caller holds the store lock.
 Status runCheck(RawStorage& raw, const std::vector<BlockId>& ids, std::vector<BlockId>* notFound,
-                const ProblemSink& sink, std::size_t* unreadable);
+                const ProblemSink& sink, std::size_t* unreadable, const BlockProgressFn& progress = {});
+
+// Reports progress over the blocks the storage visits for `ids`: with a
+// callback, they are counted first (a listing pass of its own) and each
+// visit() passes on how many are done of how many. Nothing without one.
+class BlockCounter {
+ public:
+  static Result<BlockCounter> start(RawStorage& raw, const std::vector<BlockId>& ids, const BlockProgressFn& progress);
+  void visited(const BlockId& id);
+
+ private:
+  BlockCounter(BlockProgressFn progress, std::size_t total) : progress_(std::move(progress)), total_(total) {}
+  BlockProgressFn progress_;
+  std::size_t total_, done_ = 0;
+};
 
 // ---- commit intents ----
 

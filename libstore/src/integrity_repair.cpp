@@ -19,10 +19,11 @@ class Repairer {
  public:
   Repairer(RawStorage& raw, bool dryRun, RepairReport& report) : raw_(raw), dry_(dryRun), report_(report) {}
 
-  Status run(const std::vector<BlockId>& ids) {
+  Status run(const std::vector<BlockId>& ids, const BlockProgressFn& progress) {
     std::set<BlockId> scope(ids.begin(), ids.end());
     (void)isolate(raw_.whereIntents(), repairIntents(scope));
     std::vector<BlockId> deferred;
+    OPTDB_ASSIGN(auto counter, BlockCounter::start(raw_, ids, progress));
     // One block that cannot be repaired (an I/O error, a permission repair
     // lacks) is reported and the others are repaired all the same.
     OPTDB_TRY(raw_.visitBlocks(
@@ -30,7 +31,11 @@ class Repairer {
         [&](const Problem& p) {
           if (dry_) report_.remaining.push_back(p);
         },
-        [&](const BlockId& id) { return isolate(id, repairBlock(id, nullptr, &deferred)); }));
+        [&](const BlockId& id) {
+          Status s = isolate(id, repairBlock(id, nullptr, &deferred));
+          counter.visited(id);
+          return s;
+        }));
     if (!deferred.empty()) {
       // Lost revision files, rebuilt only from a sibling block of the same transaction.
       auto evidence = siblingEvidence(deferred);
@@ -488,7 +493,7 @@ Result<RepairReport> repairStore(RawStorage& raw, const RepairOptions& options) 
   // not even a lock where the store keeps none yet.
   OPTDB_ASSIGN(auto lock, lockWholeStore(raw, LockMode::Exclusive, options.lockTimeout, options.dryRun));
   integrity::Repairer repairer(raw, options.dryRun, report);
-  if (Status s = repairer.run(options.blockIds); !s) {
+  if (Status s = repairer.run(options.blockIds, options.progress); !s) {
     report.remaining.push_back(integrity::unreadableProblem(".", s));
     report.examined = false;
     return report;

@@ -189,6 +189,25 @@ Result<BlockModel> modelBlock(RawStorage& raw, const BlockId& id, bool deep) {
   return m;
 }
 
+Result<BlockCounter> BlockCounter::start(RawStorage& raw, const std::vector<BlockId>& ids,
+                                         const BlockProgressFn& progress) {
+  std::size_t total = 0;
+  if (progress) {
+    std::vector<BlockId> notFound;
+    OPTDB_TRY(raw.visitBlocks(ids, &notFound, [](const Problem&) {}, [&](const BlockId&) {
+      ++total;
+      return Status::ok();
+    }));
+  }
+  return BlockCounter(progress, total);
+}
+
+void BlockCounter::visited(const BlockId& id) {
+  ++done_;
+  // A block created since the count (a store held for reading) is one more.
+  if (progress_) progress_(done_, std::max(total_, done_), id);
+}
+
 Problem unreadableProblem(const std::string& path, const Status& s) {
   return makeProblem(path, problem::kUnexamined, fmt::format("could not be examined or repaired: {}", s.message()));
 }

@@ -45,6 +45,16 @@ Json StoreSummary::toJson() const {
   return j;
 }
 
+namespace {
+
+// `oldest` moved back to `t` when that is known and older.
+void keepOldest(std::optional<std::chrono::system_clock::time_point>& oldest,
+                const std::optional<std::chrono::system_clock::time_point>& t) {
+  if (t && (!oldest || *t < *oldest)) oldest = t;
+}
+
+}  // namespace
+
 Result<SummaryResult> summarizeStore(RawStorage& raw, const SummaryOptions& options,
                                      const std::function<void(const BlockSummary&)>& onBlock,
                                      const ProblemSink& onProblem) {
@@ -80,7 +90,10 @@ Result<SummaryResult> summarizeStore(RawStorage& raw, const SummaryOptions& opti
       s.lastRev = rev;
       if (s.revisions) s.revisions->push_back({rev, trx, m.mats.count(trx) > 0, c->second.bytes});
     }
-    for (const auto& [trx, ref] : m.pend) s.pendings.push_back(trx);
+    for (const auto& [trx, ref] : m.pend) {
+      s.pendings.push_back(trx);
+      keepOldest(s.oldestPending, ref.modified);
+    }
     s.materialized = m.mats.size();
     s.bytes = m.bytes;
     s.allocatedBytes = m.allocatedBytes;
@@ -89,6 +102,7 @@ Result<SummaryResult> summarizeStore(RawStorage& raw, const SummaryOptions& opti
     result.store.pendings += s.pendings.size();
     result.store.bytes += s.bytes;
     result.store.allocatedBytes += s.allocatedBytes;
+    keepOldest(result.store.oldestPending, s.oldestPending);
     onBlock(s);
     return Status::ok();
   }));

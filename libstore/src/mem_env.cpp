@@ -9,6 +9,7 @@ namespace optdb {
 struct MemEnv::Node {
   FileType type = FileType::File;
   std::string data, durableData;
+  std::chrono::system_clock::time_point modified = std::chrono::system_clock::now();  // of data (not modelled durably)
   std::map<std::string, std::shared_ptr<Node>> entries, durableEntries;
 };
 
@@ -44,6 +45,7 @@ class MemEnv::File : public WritableFile {
     std::lock_guard<std::mutex> l(env_->mu_);
     OPTDB_TRY(env_->needSpace("write", path_));
     node_->data.append(data);
+    node_->modified = std::chrono::system_clock::now();
     return Status::ok();
   }
   Status sync() override {
@@ -118,6 +120,7 @@ Result<std::unique_ptr<WritableFile>> MemEnv::newWritableFile(const std::string&
   auto& slot = d->entries[name];
   if (!slot || slot->type != FileType::File) slot = std::make_shared<Node>();
   slot->data.clear();
+  slot->modified = std::chrono::system_clock::now();
   return std::unique_ptr<WritableFile>(new File(this, slot, path));
 }
 
@@ -229,6 +232,13 @@ Result<std::uint64_t> MemEnv::fileSize(const std::string& path) {
   auto n = find(path);
   if (!n) return Status::notFound(path + ": no such file");
   return static_cast<std::uint64_t>(n->data.size());
+}
+
+Result<std::optional<std::chrono::system_clock::time_point>> MemEnv::modifiedTime(const std::string& path) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto n = find(path);
+  if (!n) return Status::notFound(path + ": no such file");
+  return std::optional<std::chrono::system_clock::time_point>(n->modified);
 }
 
 Result<std::unique_ptr<FileLock>> MemEnv::lockFile(const std::string&, LockMode, double) {

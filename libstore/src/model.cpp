@@ -105,6 +105,16 @@ bool rangesContain(const Ranges& ranges, Rev rev) {
   return false;
 }
 
+Ranges rangesFrom(const Ranges& ranges, Rev floor) {
+  Ranges out;
+  for (auto r : ranges) {
+    if (r.end && *r.end <= floor) continue;
+    r.start = std::max(r.start, floor);
+    out.push_back(r);
+  }
+  return out;
+}
+
 Ranges normalizeRanges(Ranges ranges) {
   std::sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& b) { return a.start < b.start; });
   Ranges out;

@@ -314,6 +314,14 @@ class PosixEnv : public Env {
     return static_cast<std::uint64_t>(st.st_blocks) * 512;  // st_blocks counts 512-byte units (POSIX)
   }
 
+  Result<std::optional<std::chrono::system_clock::time_point>> modifiedTime(const std::string& path) override {
+    struct stat st;
+    if (!statBeneath(path, &st)) return errnoStatus("stat", path, errno);
+    const auto sinceEpoch = std::chrono::seconds(st.st_mtim.tv_sec) + std::chrono::nanoseconds(st.st_mtim.tv_nsec);
+    return std::optional<std::chrono::system_clock::time_point>(
+        std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(sinceEpoch)));
+  }
+
   Result<std::uint64_t> linkCount(const std::string& path) override {
     struct stat st;
     if (!statBeneath(path, &st)) return errnoStatus("stat", path, errno);

@@ -498,7 +498,7 @@ Json MigrateResult::toJson() const {
 }
 
 Result<MigrateResult> StorageRepo::migrate(const std::vector<BlockId>& blockIds, bool all, Dialect to,
-                                           const std::function<void(std::size_t, std::size_t, const BlockId&)>& progress) {
+                                           const BlockProgressFn& progress) {
   if (all && !blockIds.empty()) return Status::invalid("give block ids or --all, not both");
   if (!all && blockIds.empty()) return Status::invalid("no block given: name blocks or use --all");
   OPTDB_ASSIGN(const auto ids, heldBlocks(all ? std::vector<BlockId>() : blockIds));

@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "layout.hpp"
+#include "optdb/archive_file.hpp"
 #include "optdb/file_raw_storage.hpp"
 
 namespace optdb {
@@ -40,8 +41,20 @@ Result<CancelResult> Store::cancel(const TrxId& trxId, const std::vector<BlockId
   return repo_->cancel(trxId, blockIds);
 }
 Result<MigrateResult> Store::migrate(const std::vector<BlockId>& blockIds, bool all, Dialect to,
-                                     const std::function<void(std::size_t, std::size_t, const BlockId&)>& progress) {
+                                     const BlockProgressFn& progress) {
   return repo_->migrate(blockIds, all, to, progress);
+}
+
+Result<ForgetResult> Store::forget(const ForgetRequest& request, const std::optional<std::string>& archivePath,
+                                   const BlockProgressFn& progress) {
+  // Bad arguments write nothing, not even the archive's lock file.
+  OPTDB_TRY(request.validate());
+  OPTDB_TRY(repo_->heldBlocks(request.blockIds).status());
+  std::unique_ptr<ArchiveFile> archive;
+  if (archivePath) {
+    OPTDB_ASSIGN(archive, ArchiveFile::openPath(*archivePath, options().sync, options().lockTimeout));
+  }
+  return repo_->forget(request, archive.get(), progress);
 }
 
 Result<GcResult> Store::gc(const std::vector<BlockId>& blockIds, bool dryRun, const BlockProgressFn& progress) {
@@ -54,19 +67,26 @@ Result<SummaryResult> Store::summarize(const SummaryOptions& options,
   return summarizeStore(*raw_, options, onBlock, onProblem);
 }
 
-Result<CheckResult> Store::check(std::vector<BlockId> blockIds, const ProblemSink& sink) {
+Result<CheckResult> Store::check(std::vector<BlockId> blockIds, const ProblemSink& sink, const BlockProgressFn& progress) {
   CheckOptions o;
   o.blockIds = std::move(blockIds);
   o.lockTimeout = options().lockTimeout;
+  o.progress = progress;
   return checkStore(*raw_, o, sink);
 }
 
-Result<RepairReport> Store::repair(std::vector<BlockId> blockIds, bool dryRun) {
+Result<RepairReport> Store::repair(std::vector<BlockId> blockIds, bool dryRun, const BlockProgressFn& progress) {
   RepairOptions o;
   o.blockIds = std::move(blockIds);
   o.lockTimeout = options().lockTimeout;
   o.dryRun = dryRun;
+  o.progress = progress;
   return repairStore(*raw_, o);
+}
+
+Result<StoreMetrics> Store::metrics(const std::vector<BlockId>& blockIds, const SummaryResult& summary,
+                                    const CheckResult* check) {
+  return collectMetrics(*raw_, blockIds, summary, check, std::chrono::system_clock::now());
 }
 
 Status Store::archive(const ArchiveRequest& request, const ArchiveSink& sink, const ArchiveProgress& progress) {

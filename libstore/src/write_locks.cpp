@@ -58,6 +58,43 @@ Status finishIntent(RawStorage& raw, const CommitIntent& intent) {
   return raw.deleteIntent(intent.trxId);
 }
 
+namespace {
+
+// The intents touching `want`, and the blocks they touch (an intent's other
+// blocks may carry intents of their own: the closure).
+std::pair<std::set<BlockId>, std::vector<const CommitIntent*>> intentsTouching(const std::vector<CommitIntent>& intents,
+                                                                               const std::set<BlockId>& want) {
+  std::set<BlockId> closure = want;
+  std::vector<const CommitIntent*> touching;
+  for (bool grew = true; grew;) {
+    grew = false;
+    touching.clear();
+    for (const auto& in : intents) {
+      if (!touchesAny(in, closure)) continue;
+      touching.push_back(&in);
+      for (const auto& b : in.blockIds) grew = closure.insert(b).second || grew;
+    }
+  }
+  return {std::move(closure), std::move(touching)};
+}
+
+// Finishes the dead writers' commits on `blocks`, whose locks (or the store's,
+// exclusively) the caller holds: the intents in revision order (one a later
+// revision overtook is left for repair), then the single-block ones.
+Status finishTouching(RawStorage& raw, std::vector<const CommitIntent*> touching, const std::set<BlockId>& blocks) {
+  std::sort(touching.begin(), touching.end(),
+            [](const CommitIntent* a, const CommitIntent* b) { return a->rev < b->rev; });
+  for (const auto* in : touching) {
+    OPTDB_ASSIGN(const bool overtaken, overtakenOnAny(raw, *in));
+    if (!overtaken) OPTDB_TRY(finishIntent(raw, *in));
+  }
+  // Commits on one block record no intent; their revision file above latest marks them.
+  for (const auto& id : blocks) OPTDB_TRY(BlockStorage(id, raw).finishInterruptedCommits());
+  return Status::ok();
+}
+
+}  // namespace
+
 Result<WriteLocks> lockRecovered(RawStorage& raw, const std::vector<BlockId>& blockIds, const TrxId* own,
                                  double timeoutSeconds) {
   std::set<BlockId> want(blockIds.begin(), blockIds.end());
@@ -68,17 +105,7 @@ Result<WriteLocks> lockRecovered(RawStorage& raw, const std::vector<BlockId>& bl
     OPTDB_ASSIGN(auto intents, raw.listIntents());
     if (own && std::any_of(intents.begin(), intents.end(), [&](const CommitIntent& i) { return i.trxId == *own; }))
       return refuseOwn(*own);
-    std::set<BlockId> closure = want;
-    std::vector<const CommitIntent*> touching;
-    for (bool grew = true; grew;) {  // an intent's other blocks may carry intents of their own
-      grew = false;
-      touching.clear();
-      for (const auto& in : intents) {
-        if (!touchesAny(in, closure)) continue;
-        touching.push_back(&in);
-        for (const auto& b : in.blockIds) grew = closure.insert(b).second || grew;
-      }
-    }
+    auto [closure, touching] = intentsTouching(intents, want);
     if (closure != want) {
       // Finishing them needs all their blocks' locks: released, then taken again in order.
       want = std::move(closure);
@@ -92,16 +119,15 @@ Result<WriteLocks> lockRecovered(RawStorage& raw, const std::vector<BlockId>& bl
           if (c.trxId == *own) return refuseOwn(*own);
       }
     }
-    std::sort(touching.begin(), touching.end(),
-              [](const CommitIntent* a, const CommitIntent* b) { return a->rev < b->rev; });
-    for (const auto* in : touching) {
-      OPTDB_ASSIGN(const bool overtaken, overtakenOnAny(raw, *in));
-      if (!overtaken) OPTDB_TRY(finishIntent(raw, *in));
-    }
-    // Commits on one block record no intent; their revision file above latest marks them.
-    for (const auto& id : want) OPTDB_TRY(BlockStorage(id, raw).finishInterruptedCommits());
+    OPTDB_TRY(finishTouching(raw, std::move(touching), want));
     return locks;
   }
+}
+
+Status recoverUnderStoreLock(RawStorage& raw, const std::vector<BlockId>& blockIds) {
+  OPTDB_ASSIGN(auto intents, raw.listIntents());
+  auto [closure, touching] = intentsTouching(intents, {blockIds.begin(), blockIds.end()});
+  return finishTouching(raw, std::move(touching), closure);
 }
 
 }  // namespace optdb

@@ -34,6 +34,11 @@ Result<WriteLocks> lockBlocks(RawStorage& raw, std::vector<BlockId> blockIds, do
 Result<WriteLocks> lockRecovered(RawStorage& raw, const std::vector<BlockId>& blockIds, const TrxId* own,
                                  double timeoutSeconds);
 
+// What lockRecovered does once its locks are held, for a caller holding the
+// store lock exclusively (every intent is then a dead writer's): no
+// interrupted commit left on `blockIds`.
+Status recoverUnderStoreLock(RawStorage& raw, const std::vector<BlockId>& blockIds);
+
 // Finishes an intent's commit on every block, then removes the intent. The
 // caller holds the locks of all its blocks.
 Status finishIntent(RawStorage& raw, const CommitIntent& intent);

@@ -187,6 +187,19 @@ Status MemRawStorage::saveRevision(const BlockId& id, Rev rev, const TrxId& trxI
   return Status::ok();
 }
 
+Status MemRawStorage::removeRevisions(const BlockId& id, const BlockMeta& meta, const std::vector<TrxRev>& revisions) {
+  (void)meta;  // no index to keep
+  std::lock_guard<std::recursive_mutex> l(mu_);
+  Block* b = find(id);
+  if (!b) return Status::ok();
+  for (const auto& r : revisions) {
+    b->materialized.erase(r.trxId);
+    for (auto& [d, committed] : b->committed) committed.erase(r.trxId);
+    b->revisions.erase(r.rev);
+  }
+  return Status::ok();
+}
+
 Result<std::vector<Rev>> MemRawStorage::listRevisions(const BlockId& id) {
   std::lock_guard<std::recursive_mutex> l(mu_);
   std::vector<Rev> out;
@@ -218,12 +231,16 @@ Result<std::optional<Transform>> MemRawStorage::getPending(const BlockId& id, co
 Status MemRawStorage::savePending(const BlockId& id, const TrxId& trxId, const Transform& t) {
   std::lock_guard<std::recursive_mutex> l(mu_);
   blocks_[id].pending[trxId] = t;
+  blocks_[id].pendedAt[trxId] = std::chrono::system_clock::now();
   return Status::ok();
 }
 
 Status MemRawStorage::deletePending(const BlockId& id, const TrxId& trxId) {
   std::lock_guard<std::recursive_mutex> l(mu_);
-  if (Block* b = find(id)) b->pending.erase(trxId);
+  if (Block* b = find(id)) {
+    b->pending.erase(trxId);
+    b->pendedAt.erase(trxId);
+  }
   return Status::ok();
 }
 
@@ -264,6 +281,7 @@ Status MemRawStorage::promotePending(const BlockId& id, const TrxId& trxId) {
   OPTDB_ASSIGN(const Dialect d, dialect(id));
   b->committed[d][trxId] = std::move(it->second);
   b->pending.erase(it);
+  b->pendedAt.erase(trxId);
   return Status::ok();
 }
 
@@ -433,6 +451,7 @@ Result<BlockListing> MemRawStorage::listBlock(const BlockId& id) {
   for (const auto& [trx, t] : b->pending) {
     const auto n = transformText(t).size();
     out.pending[trx] = StoredItem{whereItem(id, ItemKind::Pending, trx, Dialect::Trx), n};
+    if (auto at = b->pendedAt.find(trx); at != b->pendedAt.end()) out.pending[trx].modified = at->second;
     out.bytes += n;
   }
   for (Dialect d : kDialects) {  // trx first: where both hold one, readers take trx's

@@ -41,6 +41,7 @@ class MemRawStorage : public RawStorage {
   Result<std::vector<Rev>> listRevisions(const BlockId& id) override;
   Result<std::unique_ptr<RevisionList>> revisions(const BlockId& id, const BlockMeta& meta) override;
   Status indexRevision(const BlockId& id, const BlockMeta& before, const BlockMeta& after, Rev rev) override;
+  Status removeRevisions(const BlockId& id, const BlockMeta& meta, const std::vector<TrxRev>& revisions) override;
   Result<std::optional<Transform>> getPending(const BlockId& id, const TrxId& trxId) override;
   Status savePending(const BlockId& id, const TrxId& trxId, const Transform& t) override;
   Status deletePending(const BlockId& id, const TrxId& trxId) override;
@@ -122,6 +123,7 @@ class MemRawStorage : public RawStorage {
     std::optional<std::string> metaText;  // overrides `meta` when set
     std::map<Rev, TrxId> revisions;
     std::map<TrxId, Transform> pending;
+    std::map<TrxId, std::chrono::system_clock::time_point> pendedAt;  // when each pending was last saved
     std::map<Dialect, std::map<TrxId, Transform>> committed;
     std::map<TrxId, Json> materialized;
     std::map<std::string, std::string> temps;  // where → content

@@ -571,7 +571,7 @@ TEST_CASE("restore: a conflicting archive is skipped whole, the others are writt
   CHECK(fs::exists(d / "s/fresh/meta.json"));
 }
 
-TEST_CASE("restore: an archive lacking a held revision is no conflict; committed pendings go") {
+TEST_CASE("restore: an archive lacking a held revision is no conflict, committed pendings go") {
   TempDir d;
   auto repo = openStore(d / "s", fast());
   pendAndCommit(*repo, "t1", 1, inserting("b"));
@@ -594,7 +594,7 @@ TEST_CASE("restore: an archive lacking a held revision is no conflict; committed
   CHECK_FALSE(fs::exists(d / "s/b/pend/t2.json"));
 }
 
-TEST_CASE("restore: revisions below the tip are found by reads; commits go on after a restore") {
+TEST_CASE("restore: revisions below the tip are found by reads, commits go on after a restore") {
   TempDir d;
   auto repo = openStore(d / "s", fast());
   pendAndCommit(*repo, "t1", 1, inserting("b"));
@@ -690,7 +690,7 @@ Json settingDeep(int levels) {
 
 }  // namespace
 
-TEST_CASE("defect 9: a block as deep as the nesting limit archives and restores; deeper is refused, never a crash") {
+TEST_CASE("defect 9: a block as deep as the nesting limit archives and restores, deeper is refused, never a crash") {
   TempDir h;
   const std::string pendingTrx = "deep-pending";
   {
@@ -778,7 +778,7 @@ TEST_CASE("defect 9: a block as deep as the nesting limit archives and restores;
 
 // ---- restore sources ----
 
-TEST_CASE("restore sources: file, store and command; failing and lying ones are skipped") {
+TEST_CASE("restore sources: file, store and command, failing and lying ones are skipped") {
   TempDir d;
   ArchiveRequest req;
   req.all = true;

@@ -42,7 +42,7 @@ TEST_CASE("meta.json: each dialect decoded and written back byte for byte", "[co
   }
 }
 
-TEST_CASE("TrxRev: either id member; a missing rev only where a key gives it", "[codec]") {
+TEST_CASE("TrxRev: either id member, a missing rev only where a key gives it", "[codec]") {
   Dialect seen = Dialect::Trx;
   auto a = decodeTrxRev(parse(R"({"actionId":"x","transform":{}})"), "e", &seen, Rev{7});
   REQUIRE(a.isOk());
@@ -53,7 +53,7 @@ TEST_CASE("TrxRev: either id member; a missing rev only where a key gives it", "
   CHECK(toJson(encodeTrxRev({"x", 3})) == R"({"trxId":"x","rev":3})");
 }
 
-TEST_CASE("Transforms: upstream's empty deletes {} read, [] written; a Transform's member order", "[codec]") {
+TEST_CASE("Transforms: upstream's empty deletes {} read, [] written, a Transform's member order", "[codec]") {
   auto t = decodeTransforms(parse(R"({"updates":{"b":[["v",0,0,[1]]]},"deletes":{}})"), "t");
   REQUIRE(t.isOk());
   CHECK(toJson(encodeTransforms(*t)) == R"({"inserts":{},"updates":{"b":[["v",0,0,[1]]]},"deletes":[]})");

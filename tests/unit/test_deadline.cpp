@@ -14,7 +14,7 @@
 using namespace optdb;
 using namespace std::chrono_literals;
 
-TEST_CASE("defect 13: a deadline of any size is in the future; beyond a year it is forever") {
+TEST_CASE("defect 13: a deadline of any size is in the future, beyond a year it is forever") {
   for (double s : {1e11, 1e20, 1e300, std::numeric_limits<double>::infinity(), Deadline::kForeverSeconds * 2}) {
     INFO(s);
     Deadline d = Deadline::after(s);

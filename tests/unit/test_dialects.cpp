@@ -111,7 +111,7 @@ std::string problemKinds(const std::vector<Problem>& ps) {
 
 }  // namespace
 
-TEST_CASE("a new store takes the actions dialect and records it; --layout, settings and existing blocks choose otherwise",
+TEST_CASE("a new store takes the actions dialect and records it, --layout, settings and existing blocks choose otherwise",
           "[dialect]") {
   {
     Store s;
@@ -191,7 +191,7 @@ TEST_CASE("every writer keeps each block in its own dialect", "[dialect]") {
   }
 }
 
-TEST_CASE("migrate: a kill or a power cut at every mutation leaves every block reading as before; a rerun finishes",
+TEST_CASE("migrate: a kill or a power cut at every mutation leaves every block reading as before, a rerun finishes",
           "[dialect][powercut]") {
   std::size_t cases = 0;
   for (Dialect from : kDialects) {

@@ -617,6 +617,53 @@ TEST_CASE("Env: fileSize and linkCount") {
   // path, even a missing one), so only the single-name case applies to it.
 }
 
+TEST_CASE("Env: modifiedTime is when the data was last written, kept by a rename") {
+  Subject s(anyKind());
+  INFO(s.name());
+  Env& env = *s.env;
+  using Clock = std::chrono::system_clock;
+  // File systems keep coarse times (a jiffy on ext4): a margin each side.
+  const auto slack = std::chrono::seconds(2);
+
+  const auto before = Clock::now();
+  REQUIRE_OK(put(env, "f", "abc"));
+  auto t = env.modifiedTime("f");
+  REQUIRE_OK(t);
+  REQUIRE(t->has_value());
+  CHECK(**t >= before - slack);
+  CHECK(**t <= Clock::now() + slack);
+
+  if (s.posix()) {
+    // What utimensat sets is what PosixEnv reads (st_mtim), to the nanosecond.
+    const struct timespec times[2] = {{1000000000, 250}, {1000000000, 250}};
+    REQUIRE(::utimensat(AT_FDCWD, s.onDisk("f").c_str(), times, 0) == 0);
+    t = env.modifiedTime("f");
+    REQUIRE_OK(t);
+    REQUIRE(t->has_value());
+    CHECK(std::chrono::duration_cast<std::chrono::nanoseconds>(**t - Clock::time_point()).count() == 1000000000000000250LL);
+  } else {
+    // MemEnv stamps a file when it is created, truncated or appended to.
+    const auto first = **t;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    auto a = env.newAppendableFile("f");
+    REQUIRE_OK(a);
+    REQUIRE_OK((*a)->append("d"));
+    t = env.modifiedTime("f");
+    REQUIRE_OK(t);
+    CHECK(**t > first);
+  }
+  const auto written = env.modifiedTime("f");
+  REQUIRE_OK(written);
+  REQUIRE_OK(env.rename("f", "g"));
+  t = env.modifiedTime("g");
+  REQUIRE_OK(t);
+  CHECK(*t == *written);
+
+  auto missing = env.modifiedTime("f");
+  REQUIRE_FALSE(missing.isOk());
+  CHECK(missing.status().code() == Code::NotFound);
+}
+
 TEST_CASE("Env: lockFile, shared and exclusive, with a timeout") {
   Subject s(anyKind());
   INFO(s.name());

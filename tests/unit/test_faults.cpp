@@ -124,7 +124,7 @@ TEST_CASE("defect 1: a commit that waited for a lock finishes the commit that di
   CHECK(ps.empty());
 }
 
-TEST_CASE("defect 1: --check sees a revision finished below a later one whose state lacks it; repair leaves it", "[faults]") {
+TEST_CASE("defect 1: --check sees a revision finished below a later one whose state lacks it, repair leaves it", "[faults]") {
   auto env = std::make_shared<MemEnv>();
   auto repo = open(env);
   seed(*repo);

@@ -206,7 +206,7 @@ TEST_CASE("a store written by optdb checks clean, and repair has nothing to do",
   REQUIRE(empty.repair().actions.empty());
 }
 
-TEST_CASE("a tip that is merely not materialized is no problem; repair writes it", "[integrity]") {
+TEST_CASE("a tip that is merely not materialized is no problem, repair writes it", "[integrity]") {
   Fixture f;
   f.standard();
   auto before = f.get("b1");

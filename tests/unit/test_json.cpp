@@ -463,7 +463,7 @@ TEST_CASE("repeated keys keep their first place and their last value in objects 
   }
 }
 
-TEST_CASE("deep values: the deepest any reader accepts is written, copied and compared; deeper ones die without recursion", "[json]") {
+TEST_CASE("deep values: the deepest any reader accepts is written, copied and compared, deeper ones die without recursion", "[json]") {
   // The deepest text accepted: an array of archives, one level past the archive's envelope.
   const int envelope = optdb::kArchiveEnvelope + 1, deepest = optdb::kMaxJsonDepth + envelope;
   const std::string text = std::string(deepest, '[') + std::string(deepest, ']');

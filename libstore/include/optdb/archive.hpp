@@ -135,7 +135,7 @@ struct ArchiveRequest {
 
 using ArchiveSink = std::function<Status(const BlockArchive&)>;
 // Called after each block: blocks done, blocks in all, the block just done.
-using ArchiveProgress = std::function<void(std::size_t done, std::size_t total, const BlockId& id)>;
+using ArchiveProgress = BlockProgressFn;
 
 // Writes each block's archives (SPEC §4 window rules) to `sink`, one archive
 // at a time: memory holds one archive (at most `chunk` revisions), never a

@@ -62,6 +62,15 @@ struct CommittedRevision {
   Transform transform;
 };
 
+// What forget --before N does to one block (SPEC §8), as planned under the
+// store lock: the window archived first, then forget() with the plan.
+struct ForgetPlan {
+  Rev floor = 0;                 // F, where the block's history starts afterwards
+  std::optional<Range> window;   // [range start, F), archived first; nullopt: nothing held below F
+  std::vector<TrxRev> below;     // the revision records below the floor (leftovers too), removed
+  std::uint64_t bytes = 0;       // what their items hold
+};
+
 class BlockStorage {
  public:
   BlockStorage(BlockId id, RawStorage& raw);
@@ -86,6 +95,23 @@ class BlockStorage {
   // Never a transform or a revision; a materialization no revision names,
   // or one of a revision outside the ranges, is left alone.
   Result<std::vector<DroppedMaterialization>> collectGarbage(bool dryRun);
+
+  // The committed revision at `rev` (SPEC §2: a revision record naming a
+  // transaction whose committed transform exists); nullopt when there is none.
+  Result<std::optional<CommittedRevision>> committedAt(Rev rev);
+  // The greatest committed revision in [floor, n] of this block's `revs`.
+  Result<std::optional<Rev>> greatestCommitted(RevisionList& revs, Rev floor, Rev n);
+
+  // forget --before `before`: F is the greatest committed revision ≤ before
+  // inside the ranges; the window [first range start, F) is what leaves the
+  // store. Leftovers of an interrupted forget (records below the first range,
+  // under `before`) are removed too. nullopt: nothing to do.
+  Result<std::optional<ForgetPlan>> planForget(Rev before);
+  // The plan's steps once its window is archived durably: F materialized,
+  // the ranges narrowed to start at F, then what lies below F removed. A
+  // crash at any instant leaves every revision readable here or archived,
+  // and planning again finishes the job. The caller holds the store lock.
+  Status forget(const ForgetPlan& plan);
 
   // Committed revisions in [from, to], ascending, with their transforms.
   Result<std::vector<CommittedRevision>> committedRevisions(Rev from, Rev to);

@@ -4,8 +4,10 @@
 // path may leave the root or pass through a symbolic link.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -85,6 +87,13 @@ class Env {
   // What the file system allocated for it (what du(1) counts): st_blocks
   // on a real one, the apparent size where there is no such thing.
   virtual Result<std::uint64_t> allocatedSize(const std::string& path) { return fileSize(path); }
+  // When the file's data was last written (st_mtime on a real file system):
+  // inspect --prom's age of the oldest pending transaction. nullopt where the
+  // medium keeps no such time.
+  virtual Result<std::optional<std::chrono::system_clock::time_point>> modifiedTime(const std::string& path) {
+    (void)path;
+    return std::optional<std::chrono::system_clock::time_point>();
+  }
   // How many names the file has (1 unless hard-linked); inspect --check reports more.
   virtual Result<std::uint64_t> linkCount(const std::string& path) {
     (void)path;

@@ -26,6 +26,7 @@ class FileRawStorage : public RawStorage {
   Status rebuildRevisionIndex(const BlockId& id, const BlockMeta& meta) override;
   Status addToRevisionIndex(const BlockId& id, const std::optional<BlockMeta>& before, const BlockMeta& after,
                             const std::vector<Rev>& added) override;
+  Status removeRevisions(const BlockId& id, const BlockMeta& meta, const std::vector<TrxRev>& revisions) override;
   Result<std::optional<Transform>> getPending(const BlockId& id, const TrxId& trxId) override;
   Status savePending(const BlockId& id, const TrxId& trxId, const Transform& t) override;
   Status deletePending(const BlockId& id, const TrxId& trxId) override;

@@ -7,8 +7,10 @@
 // where it stands and never followed.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,6 +36,7 @@ inline constexpr const char* kRebuildRevision = "rebuild-revision";
 inline constexpr const char* kConvertDialect = "convert-dialect";
 }  // namespace action
 
+
 struct RepairAction {
   std::string path;  // store-relative path changed
   std::string action;
@@ -48,10 +51,14 @@ struct RepairAction {
 struct CheckOptions {
   std::vector<BlockId> blockIds;  // empty: the whole store
   double lockTimeout = 30.0;      // for the store lock, taken exclusively
+  // After each block; the blocks are counted first, in a listing pass of
+  // their own, only when it is set.
+  BlockProgressFn progress;
 };
 
 struct CheckResult {
   std::size_t problems = 0;
+  std::map<std::string, std::uint64_t> kinds;  // the problems by kind
   std::vector<BlockId> notFound;  // named blocks the store does not hold
   Code exitCode() const { return problems > 0 ? Code::Integrity : notFound.empty() ? Code::Ok : Code::NotFound; }
 };
@@ -68,6 +75,9 @@ struct RepairOptions {
   std::vector<BlockId> blockIds;  // empty: the whole store
   double lockTimeout = 30.0;
   bool dryRun = false;  // report what would be done, change nothing
+  // After each block is repaired (not the deferred pass for lost revisions,
+  // nor the closing check); counted first, as CheckOptions::progress.
+  BlockProgressFn progress;
 };
 
 struct RepairReport {
@@ -114,6 +124,9 @@ struct BlockSummary {
   std::uint64_t bytes = 0;         // every regular file under the block's directory
   std::uint64_t allocatedBytes = 0;  // what the file system allocated for them, as du(1) counts
   std::optional<std::vector<RevisionSummary>> revisions;  // with SummaryOptions::revisions
+  // When its oldest pending transaction was written (StoredItem::modified;
+  // not in the JSON): nullopt with no pendings, or none with a known time.
+  std::optional<std::chrono::system_clock::time_point> oldestPending;
   // {"blockId","dialect","ranges","latest"?,"revisionCount","revisionSpan"?:[first,last],
   //  "pendings","materialized","bytes","allocatedBytes","revisions"?}
   Json toJson() const;
@@ -121,6 +134,7 @@ struct BlockSummary {
 
 struct StoreSummary {
   std::uint64_t blocks = 0, revisions = 0, pendings = 0, bytes = 0, allocatedBytes = 0, problems = 0;
+  std::optional<std::chrono::system_clock::time_point> oldestPending;  // of every block's (not in the JSON)
   // {"blocks","revisions","pendings","bytes","allocatedBytes","problems"}
   Json toJson() const;
 };

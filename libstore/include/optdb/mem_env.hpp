@@ -32,6 +32,7 @@ class MemEnv : public Env {
   Result<std::vector<DirEntry>> listDir(const std::string& path) override;
   Result<FileType> fileType(const std::string& path) override;
   Result<std::uint64_t> fileSize(const std::string& path) override;
+  Result<std::optional<std::chrono::system_clock::time_point>> modifiedTime(const std::string& path) override;
   Result<std::unique_ptr<FileLock>> lockFile(const std::string& path, LockMode mode, double timeoutSeconds) override;
 
   // Mutating calls (file creation, append, fsync, rename, remove, mkdir, dir fsync) so far.

@@ -66,6 +66,8 @@ using Ranges = std::vector<Range>;
 bool rangesContain(const Ranges& ranges, Rev rev);
 // Sorts and merges ranges that overlap or touch.
 Ranges normalizeRanges(Ranges ranges);
+// The part of (normalized) `ranges` at or above `floor` (forget's narrowing).
+Ranges rangesFrom(const Ranges& ranges, Rev floor);
 
 struct BlockMeta {
   Ranges ranges{Range{0, std::nullopt}};

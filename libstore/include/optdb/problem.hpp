@@ -34,6 +34,13 @@ inline constexpr const char* kDuplicateName = "duplicate-name";       // one fil
 inline constexpr const char* kOvertakenCommit = "overtaken-commit";   // an interrupted commit below a later revision
 inline constexpr const char* kForkedHistory = "forked-history";       // a revision committed below one whose state lacks it
 inline constexpr const char* kMixedDialect = "mixed-dialect";         // files of both layout generations in one block
+// Every kind above (inspect --prom gives each a series, 0 where none is found).
+inline constexpr const char* kKinds[] = {
+    kBadJson, kBadMeta, kBadRanges, kLatestMissing, kInterruptedCommit, kAboveLatest, kLostRevision,
+    kMissingTransform, kDuplicateRevision, kLeftoverIntent, kUnmaterializableTip, kPendingCommitted,
+    kTempFile, kBadName, kBadType, kSymlink, kUnexamined, kHardLink, kDuplicateName, kOvertakenCommit,
+    kForkedHistory, kMixedDialect,
+};
 }  // namespace problem
 
 struct Problem {

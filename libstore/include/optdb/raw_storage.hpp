@@ -15,6 +15,10 @@
 
 namespace optdb {
 
+// Called after each block of a long command (SPEC §5's progress): blocks
+// done, blocks in all, the block just done.
+using BlockProgressFn = std::function<void(std::size_t done, std::size_t total, const BlockId& id)>;
+
 // A block's revision numbers in ascending order, searched without being
 // loaded whole (memory does not grow with the history).
 class RevisionList {
@@ -63,6 +67,14 @@ class RawStorage {
     (void)added;
     return rebuildRevisionIndex(id, after);
   }
+
+  // Removes what these revisions left below a floor meta.json no longer
+  // holds (forget): each one's materialization, committed transform (in
+  // either dialect) and revision record, the record last, so that an
+  // interrupted removal is found again from the records; then brings the
+  // revision index up to date for `meta`. Removals are made durable together
+  // at the end: what a power cut brings back lies outside the ranges.
+  virtual Status removeRevisions(const BlockId& id, const BlockMeta& meta, const std::vector<TrxRev>& revisions) = 0;
 
   virtual Result<std::optional<Transform>> getPending(const BlockId& id, const TrxId& trxId) = 0;
   virtual Status savePending(const BlockId& id, const TrxId& trxId, const Transform& t) = 0;

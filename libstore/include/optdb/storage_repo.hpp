@@ -102,8 +102,31 @@ struct GcResult {
   Code exitCode() const { return Code::Ok; }
 };
 
-// Called after each block of a long command: blocks done, blocks in all, the block.
-using BlockProgressFn = std::function<void(std::size_t, std::size_t, const BlockId&)>;
+
+// forget --before N (SPEC §8) on the named blocks, or every block with `all`.
+struct ForgetRequest {
+  Rev before = 0;
+  std::vector<BlockId> blockIds;
+  bool all = false;
+  // InvalidInput unless it names blocks or `all` (not both) and `before` is a revision.
+  Status validate() const;
+};
+
+struct ForgottenBlock {
+  BlockId blockId;
+  Rev from = 0;                // where its history starts now
+  std::size_t revisions = 0;   // revisions removed
+  std::uint64_t bytes = 0;     // what their items held
+};
+
+struct ForgetResult {
+  std::vector<ForgottenBlock> forgotten;  // blocks changed, in id order
+  // {"forgotten":[{"blockId","from","revisions","bytes"}…]}
+  Json toJson() const;
+  Code exitCode() const { return Code::Ok; }
+};
+
+class ArchiveFile;
 
 struct CancelResult {
   std::vector<BlockId> cancelled;
@@ -125,16 +148,26 @@ class StorageRepo {
   // NotFound, nothing converted, when a named block is not in the store.
   // `progress` is called after each block: blocks done, blocks in all, the block.
   Result<MigrateResult> migrate(const std::vector<BlockId>& blockIds, bool all, Dialect to,
-                                const std::function<void(std::size_t, std::size_t, const BlockId&)>& progress = {});
+                                const BlockProgressFn& progress = {});
 
   // SPEC §8 gc on the named blocks (empty: every block): each under its
   // lock, unless a dry run, which reads as a reader and writes nothing.
   // NotFound, nothing removed, when a named block is not in the store.
   Result<GcResult> gc(const std::vector<BlockId>& blockIds, bool dryRun, const BlockProgressFn& progress = {});
 
+  // SPEC §8 forget under the store lock held exclusively: every block's
+  // window [range start, F) appended to `archive` and made durable first
+  // (nullptr: --discard), then each block narrowed to start at F. NotFound,
+  // nothing done, when a named block is not in the store.
+  Result<ForgetResult> forget(const ForgetRequest& request, ArchiveFile* archive, const BlockProgressFn& progress = {});
+
   // Finishes every interrupted commit (all, or those touching `blockIds`).
   // Returns the TrxIds finished.
   Result<std::vector<TrxId>> recoverIntents(const std::vector<BlockId>* blockIds = nullptr);
+
+  // The named blocks, each in the store (NotFound naming those that are
+  // not), or with none named every block.
+  Result<std::vector<BlockId>> heldBlocks(const std::vector<BlockId>& blockIds);
 
   RawStorage& raw() { return *raw_; }
   void setRestore(RestoreCallback restore) { restore_ = std::move(restore); }
@@ -142,9 +175,6 @@ class StorageRepo {
   BlockStorage blockStorage(const BlockId& id) { return BlockStorage(id, *raw_); }
 
  private:
-  // The named blocks, each in the store (NotFound naming those that are
-  // not), or with none named every block.
-  Result<std::vector<BlockId>> heldBlocks(const std::vector<BlockId>& blockIds);
   // A pending transform on one block (meta.json created if missing).
   Status savePendingOn(const BlockId& id, const TrxId& trxId, const Transform& t);
   Result<CommitResult> commitLocked(const TrxId& trxId, const std::vector<BlockId>& blockIds, Rev rev);

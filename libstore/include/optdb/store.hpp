@@ -10,6 +10,7 @@
 
 #include "optdb/archive.hpp"
 #include "optdb/integrity.hpp"
+#include "optdb/metrics.hpp"
 #include "optdb/storage_repo.hpp"
 
 namespace optdb {
@@ -28,15 +29,24 @@ class Store {
   Result<CommitResult> commit(const TrxId& trxId, const std::vector<BlockId>& blockIds, Rev rev);
   Result<CancelResult> cancel(const TrxId& trxId, const std::vector<BlockId>& blockIds);
   Result<MigrateResult> migrate(const std::vector<BlockId>& blockIds, bool all, Dialect to,
-                                const std::function<void(std::size_t, std::size_t, const BlockId&)>& progress = {});
+                                const BlockProgressFn& progress = {});
 
   Result<GcResult> gc(const std::vector<BlockId>& blockIds, bool dryRun, const BlockProgressFn& progress = {});
+  // SPEC §8 forget: the history below the floor appended to the archive
+  // file `archivePath` (ArchiveFile), or discarded when it is nullopt.
+  Result<ForgetResult> forget(const ForgetRequest& request, const std::optional<std::string>& archivePath,
+                              const BlockProgressFn& progress = {});
 
   // inspect, inspect --check and repair (SPEC §6), with the store's lock timeout.
   Result<SummaryResult> summarize(const SummaryOptions& options, const std::function<void(const BlockSummary&)>& onBlock,
                                   const ProblemSink& onProblem);
-  Result<CheckResult> check(std::vector<BlockId> blockIds, const ProblemSink& sink);
-  Result<RepairReport> repair(std::vector<BlockId> blockIds, bool dryRun);
+  // `progress` once per block (blocks done, blocks in all, the block).
+  Result<CheckResult> check(std::vector<BlockId> blockIds, const ProblemSink& sink, const BlockProgressFn& progress = {});
+  Result<RepairReport> repair(std::vector<BlockId> blockIds, bool dryRun, const BlockProgressFn& progress = {});
+  // inspect --prom (SPEC §8): the metrics of a summary of `blockIds` (and of
+  // the check of them, when given), as of now.
+  Result<StoreMetrics> metrics(const std::vector<BlockId>& blockIds, const SummaryResult& summary,
+                               const CheckResult* check);
 
   // archive and restore (SPEC §4). Restore spools an input it cannot read
   // twice under the store's own directory when there is one (the disk the

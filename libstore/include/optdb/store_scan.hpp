@@ -5,6 +5,7 @@
 // judgement, made the same on every storage.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -23,6 +24,10 @@ namespace optdb {
 struct StoredItem {
   std::string where;
   std::uint64_t bytes = 0;
+  // When it was last written, for a pending item (the age of a pending
+  // transaction, inspect --prom); unset for the others, and where the medium
+  // keeps no such time.
+  std::optional<std::chrono::system_clock::time_point> modified = std::nullopt;
 };
 
 // The items of a block named by a transaction id.
