@@ -72,7 +72,7 @@ StoreOptions storeOptions(const Globals& g) {
   return o;
 }
 
-BlockProgress::BlockProgress(std::string command) : command_(std::move(command)) {}
+BlockProgress::BlockProgress(std::string command, std::string unit) : command_(std::move(command)), unit_(std::move(unit)) {}
 
 BlockProgress::~BlockProgress() {
   if (shown_) std::fputc('\n', stderr);
@@ -88,7 +88,7 @@ BlockProgressFn BlockProgress::callback() {
     last_ = now;
     const double elapsed = std::chrono::duration<double>(now - start_).count();
     const double rate = elapsed > 0 ? static_cast<double>(done) / elapsed : 0.0;
-    std::string line = fmt::format("\roptdb: {}: {}/{} blocks", command_, done, total);
+    std::string line = fmt::format("\roptdb: {}: {}/{} {}", command_, done, total, unit_);
     if (rate > 0) line += fmt::format(", {:.0f}/s", rate);
     if (rate > 0 && done < total) line += fmt::format(", about {:.0f} s left", static_cast<double>(total - done) / rate);
     line += "\x1b[K";  // the rest of a longer previous line erased

@@ -88,11 +88,12 @@ int finishStdout(int exitCode);
 void reserveStandardDescriptors();
 
 // Progress of a command that visits blocks (SPEC §5): "optdb: CMD: n/m blocks"
-// rewritten in place on stderr when stderr is a terminal, nothing otherwise;
-// the line is ended when the object goes.
+// (or another `unit`: restore counts archives) rewritten in place on stderr
+// when stderr is a terminal, nothing otherwise; the line is ended when the
+// object goes.
 class BlockProgress {
  public:
-  explicit BlockProgress(std::string command);
+  explicit BlockProgress(std::string command, std::string unit = "blocks");
   ~BlockProgress();
   BlockProgress(const BlockProgress&) = delete;
   BlockProgress& operator=(const BlockProgress&) = delete;
@@ -103,7 +104,7 @@ class BlockProgress {
   void clearLine();
 
  private:
-  std::string command_;
+  std::string command_, unit_;
   bool shown_ = false;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), last_;
 };

@@ -70,14 +70,15 @@ void addRestore(CLI::App& app, Globals& g) {
     }
     OPTDB_ASSIGN(auto store, openStoreOf(g));
     if (args->dryRun) {
-      OPTDB_ASSIGN(auto plan, planRestoreStreams(store->raw(), inputs, store->options().lockTimeout));
+      OPTDB_ASSIGN(auto plan, store->planRestore(inputs));
       OPTDB_TRY(printJson(g, plan.toJson()));
       for (const auto& [id, reason] : plan.summary.rejected)
         printError(fmt::format("block {}: archive would be skipped: {}", id, reason));
       g.exitCode = static_cast<int>(plan.exitCode());
       return Status::ok();
     }
-    OPTDB_ASSIGN(auto summary, store->restore(inputs));
+    BlockProgress progress("restore", "archives");
+    OPTDB_ASSIGN(auto summary, store->restore(inputs, progress.callback()));
     OPTDB_TRY(printJson(g, summary.toJson()));
     for (const auto& [id, reason] : summary.rejected) printError(fmt::format("block {}: archive skipped: {}", id, reason));
     g.exitCode = static_cast<int>(summary.exitCode());

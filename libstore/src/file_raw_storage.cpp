@@ -546,6 +546,12 @@ Status FileRawStorage::removeRevisions(const BlockId& id, const BlockMeta& meta,
   return rebuildRevisionIndex(id, meta);
 }
 
+std::optional<std::string> FileRawStorage::spoolDirectory() {
+  auto type = env_->fileType(kOwnDir);
+  if (!type || *type != FileType::Dir) return std::nullopt;
+  return env_->hostPath(kOwnDir);
+}
+
 Result<std::optional<Transform>> FileRawStorage::getPending(const BlockId& id, const TrxId& trxId) {
   return readTransform(id, pendDir(id), trxId);
 }

@@ -132,6 +132,10 @@ class PosixEnv : public Env {
  public:
   explicit PosixEnv(std::string root) : root_(root.empty() ? std::string(".") : std::move(root)) { openRoot(); }
 
+  std::optional<std::string> hostPath(const std::string& path) override {
+    return path.empty() ? root_ : root_ + "/" + path;
+  }
+
   Result<std::string> readFile(const std::string& path) override {
     struct stat st;
     OPTDB_ASSIGN(Fd fd, openStored(path, O_RDONLY, &st));

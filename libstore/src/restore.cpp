@@ -220,8 +220,9 @@ Result<std::size_t> validateArchives(ArchiveReader& reader) {
 
 // Restore's second pass over one input: each archive applied under its
 // block's lock, its outcome added to `summary`. Returns how many were read.
+// `onApplied` hears of each archive once it is applied (or refused).
 Result<std::size_t> applyArchives(RawStorage& raw, ArchiveReader& reader, double lockTimeout, RestoreSummary& summary,
-                                  std::set<BlockId>& restored) {
+                                  std::set<BlockId>& restored, const std::function<void(const BlockId&)>& onApplied = {}) {
   std::size_t applied = 0;
   for (;;) {
     OPTDB_ASSIGN(auto a, reader.next());
@@ -231,6 +232,7 @@ Result<std::size_t> applyArchives(RawStorage& raw, ArchiveReader& reader, double
     OPTDB_ASSIGN(auto conflict, applyArchive(raw, *a));
     if (conflict) summary.rejected.emplace_back(a->blockId, *conflict);
     else if (restored.insert(a->blockId).second) summary.restored.push_back(a->blockId);
+    if (onApplied) onApplied(a->blockId);
   }
 }
 
@@ -255,11 +257,10 @@ Result<RestoreSummary> restoreArchives(RawStorage& raw, const std::vector<Archiv
   return summary;
 }
 
-// An unnamed temporary file in `dir` ($TMPDIR, else /tmp, when empty), read
-// and write, gone when closed: where input that cannot be read twice or must
-// not be held in memory is spooled. `what` names the input in messages.
-Result<int> openSpool(const std::string& dir, const std::string& what) {
-  std::string d = !dir.empty() ? dir : std::getenv("TMPDIR") && *std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp";
+namespace {
+
+// An unnamed file in `d`, or -1 (errno set).
+int openUnnamed(const std::string& d) {
   int fd = -1;
 #ifdef O_TMPFILE
   fd = ::open(d.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
@@ -269,6 +270,19 @@ Result<int> openSpool(const std::string& dir, const std::string& what) {
     fd = ::mkostemp(path.data(), O_CLOEXEC);
     if (fd >= 0) ::unlink(path.c_str());
   }
+  return fd;
+}
+
+}  // namespace
+
+// An unnamed temporary file in `dir`, else (when empty, or where no file can
+// be made: a read-only store) in $TMPDIR, else /tmp; read and write, gone
+// when closed: where input that cannot be read twice or must not be held in
+// memory is spooled. `what` names the input in messages.
+Result<int> openSpool(const std::string& dir, const std::string& what) {
+  int fd = dir.empty() ? -1 : openUnnamed(dir);
+  const std::string d = std::getenv("TMPDIR") && *std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp";
+  if (fd < 0) fd = openUnnamed(d);
   if (fd < 0)
     return Status::io(
         fmt::format("{}: cannot make a temporary file in {} to hold the input: {}", what, d, std::strerror(errno)));
@@ -364,7 +378,8 @@ class StreamInput {
 }  // namespace
 
 Result<RestoreSummary> restoreArchiveStreams(RawStorage& raw, const std::vector<ArchiveStream>& inputs,
-                                             double lockTimeout, const std::string& spoolDir) {
+                                             double lockTimeout, const std::string& spoolDir,
+                                             const BlockProgressFn& progress) {
   std::vector<StreamInput> streams;
   streams.reserve(inputs.size());
   for (const auto& in : inputs) {
@@ -383,11 +398,13 @@ Result<RestoreSummary> restoreArchiveStreams(RawStorage& raw, const std::vector<
   for (auto& in : streams) OPTDB_TRY(in.rewind());
   // Second pass: the same archives again, applied one at a time.
   std::set<BlockId> restored;
-  std::size_t applied = 0;
+  std::size_t applied = 0, done = 0;
   OPTDB_ASSIGN(auto storeLock, lockWholeStore(raw, LockMode::Shared, lockTimeout));
+  std::function<void(const BlockId&)> onApplied;
+  if (progress) onApplied = [&](const BlockId& id) { progress(std::min(++done, count), count, id); };
   for (auto& in : streams) {
     ArchiveReader reader = in.reader(true);
-    OPTDB_ASSIGN(const std::size_t n, applyArchives(raw, reader, lockTimeout, summary, restored));
+    OPTDB_ASSIGN(const std::size_t n, applyArchives(raw, reader, lockTimeout, summary, restored, onApplied));
     applied += n;
   }
   if (applied != count)

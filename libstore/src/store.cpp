@@ -1,12 +1,6 @@
 // The Store facade: opens the layers on a directory and hands each command to them.
 #include "optdb/store.hpp"
 
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cstdlib>
-
-#include "layout.hpp"
 #include "optdb/archive_file.hpp"
 #include "optdb/file_raw_storage.hpp"
 
@@ -93,14 +87,12 @@ Status Store::archive(const ArchiveRequest& request, const ArchiveSink& sink, co
   return writeArchives(*raw_, request, sink, progress);
 }
 
-Result<RestoreSummary> Store::restore(const std::vector<ArchiveStream>& inputs) {
-  std::string spool = location_ + "/" + layout::kOwnDir;
-  struct stat st;
-  if (!(::stat(spool.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && ::access(spool.c_str(), W_OK) == 0)) {
-    const char* tmp = std::getenv("TMPDIR");
-    spool = tmp && *tmp ? std::string(tmp) : std::string("/tmp");
-  }
-  return restoreArchiveStreams(*raw_, inputs, options().lockTimeout, spool);
+Result<RestorePlan> Store::planRestore(const std::vector<ArchiveStream>& inputs) {
+  return planRestoreStreams(*raw_, inputs, options().lockTimeout);
+}
+
+Result<RestoreSummary> Store::restore(const std::vector<ArchiveStream>& inputs, const BlockProgressFn& progress) {
+  return restoreArchiveStreams(*raw_, inputs, options().lockTimeout, raw_->spoolDirectory().value_or(""), progress);
 }
 
 }  // namespace optdb

@@ -23,23 +23,24 @@ on_tty() {
   RC=$?
 }
 
-for cmd in "gc" "gc --dry-run" "migrate --to actions --all" "archive --all -o $WORK/a.ndjson" \
+for cmd in "gc" "gc --dry-run" "migrate --to actions --all" "archive --all -o $WORK/a.ndjson" "restore $WORK/a.ndjson" \
   "inspect --check" "inspect --check --json" "repair" "repair --dry-run" \
   "forget --before 1 --all -o $WORK/f.ndjson" "forget --before 1 --all --discard"; do
-  name=${cmd%% *}
+  name=${cmd%% *} unit=blocks
+  [[ $name == restore ]] && unit=archives  # restore counts the archives it applies
   case_ "$cmd on a terminal"
   # shellcheck disable=SC2086
   on_tty $cmd
   expect_rc 0
-  if tr '\r' '\n' <"$OUTF" | grep -qE "^optdb: $name: 3/3 blocks(, [0-9]+/s)?"$'\e'"\[K$"; then ok; else
-    fail "no final progress line '$name: 3/3 blocks' on the terminal: $(od -c "$OUTF" | head -5)"
+  if tr '\r' '\n' <"$OUTF" | grep -qE "^optdb: $name: 3/3 $unit(, [0-9]+/s)?"$'\e'"\[K$"; then ok; else
+    fail "no final progress line '$name: 3/3 $unit' on the terminal: $(od -c "$OUTF" | head -5)"
   fi
   case_ "$cmd on a pipe"
   # shellcheck disable=SC2086
   run --store "$S" $cmd
   expect_rc 0
   expect_no_err
-  if grep -q "blocks" "$OUTF"; then fail "a progress line on stdout: $(cat "$OUTF")"; else ok; fi
+  if grep -q "$unit" "$OUTF"; then fail "a progress line on stdout: $(cat "$OUTF")"; else ok; fi
 done
 
 case_ "the result follows the progress line, never beside it"

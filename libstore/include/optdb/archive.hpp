@@ -179,10 +179,12 @@ struct ArchiveStream {
 // (InvalidInput, nothing written), a second pass reads them again and applies
 // them archive by archive. An input that cannot be read twice (not a regular
 // file: a pipe, a terminal) is copied during the first pass into an unnamed
-// temporary file in `spoolDir` and read back from it. A regular file that
+// temporary file in `spoolDir` (where it can: else $TMPDIR, else /tmp) and read back from it. A regular file that
 // changes between the passes is an error before anything is written.
+// `progress` hears of each archive applied: archives done, archives in all.
 Result<RestoreSummary> restoreArchiveStreams(RawStorage& raw, const std::vector<ArchiveStream>& inputs,
-                                             double lockTimeout, const std::string& spoolDir);
+                                             double lockTimeout, const std::string& spoolDir,
+                                             const BlockProgressFn& progress = {});
 
 // restore --dry-run: what restoreArchiveStreams would do, writing nothing.
 struct RestorePlanEntry {

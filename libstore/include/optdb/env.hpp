@@ -94,6 +94,13 @@ class Env {
     (void)path;
     return std::optional<std::chrono::system_clock::time_point>();
   }
+  // Where `path` is on the host's file system, for what must be opened there
+  // directly (restore's unnamed spool file, on the store's own disk);
+  // nullopt where the medium is not the host's.
+  virtual std::optional<std::string> hostPath(const std::string& path) {
+    (void)path;
+    return std::nullopt;
+  }
   // How many names the file has (1 unless hard-linked); inspect --check reports more.
   virtual Result<std::uint64_t> linkCount(const std::string& path) {
     (void)path;

@@ -63,6 +63,8 @@ class FileRawStorage : public RawStorage {
   std::string whereItem(const BlockId& id, ItemKind kind, const TrxId& trxId, Dialect dialect) override;
   Result<std::unique_ptr<FileLock>> lockStoreIfKept(LockMode mode, double timeoutSeconds) override;
   Status syncStore() override;
+  // Its .optdb/ directory, when there is one (restore spools there).
+  std::optional<std::string> spoolDirectory() override;
 
   // The dialect a new block takes: --layout, else settings.json, else that of
   // the existing blocks when they agree, else actions.

@@ -152,6 +152,9 @@ class RawStorage {
   // The store lock like lockStore, but nullptr (and nothing written) when
   // the store has nowhere to keep it yet: a tree optdb never wrote to.
   virtual Result<std::unique_ptr<FileLock>> lockStoreIfKept(LockMode mode, double timeoutSeconds) = 0;
+  // A host directory on the storage's own disk where restore may spool
+  // input it cannot read twice; nullopt: none ($TMPDIR is used).
+  virtual std::optional<std::string> spoolDirectory() { return std::nullopt; }
   // Every write so far made durable (a store at rest, after repair).
   virtual Status syncStore() = 0;
 };

@@ -52,7 +52,9 @@ class Store {
   // twice under the store's own directory when there is one (the disk the
   // data goes to), else $TMPDIR, else /tmp.
   Status archive(const ArchiveRequest& request, const ArchiveSink& sink, const ArchiveProgress& progress = {});
-  Result<RestoreSummary> restore(const std::vector<ArchiveStream>& inputs);
+  Result<RestoreSummary> restore(const std::vector<ArchiveStream>& inputs, const BlockProgressFn& progress = {});
+  // restore --dry-run: what restore would do, writing nothing.
+  Result<RestorePlan> planRestore(const std::vector<ArchiveStream>& inputs);
 
   const StoreOptions& options() const { return repo_->options(); }
   // The layers beneath, for tests and tools that work at one of them.
