@@ -140,9 +140,11 @@ bool sameMeta(const std::optional<BlockMeta>& before, const BlockMeta& after) {
 
 }  // namespace
 
-Result<std::optional<std::string>> applyArchive(RawStorage& raw, const BlockArchive& a) {
+Result<std::optional<std::string>> BlockStorage::restoreArchive(const BlockArchive& a) {
   using Conflict = std::optional<std::string>;
-  const BlockId& id = a.blockId;
+  if (a.blockId != id_) return Status::invalid(fmt::format("an archive of block {} restored into block {}", a.blockId, id_));
+  RawStorage& raw = raw_;
+  const BlockId& id = id_;
   OPTDB_ASSIGN(auto meta, raw.getMeta(id));
   // Find any conflict before writing anything.
   std::vector<Step> steps;
@@ -229,7 +231,7 @@ Result<std::size_t> applyArchives(RawStorage& raw, ArchiveReader& reader, double
     if (!a) return applied;
     ++applied;
     OPTDB_ASSIGN(auto locks, lockRecovered(raw, {a->blockId}, nullptr, lockTimeout));
-    OPTDB_ASSIGN(auto conflict, applyArchive(raw, *a));
+    OPTDB_ASSIGN(auto conflict, BlockStorage(a->blockId, raw).restoreArchive(*a));
     if (conflict) summary.rejected.emplace_back(a->blockId, *conflict);
     else if (restored.insert(a->blockId).second) summary.restored.push_back(a->blockId);
     if (onApplied) onApplied(a->blockId);

@@ -312,7 +312,7 @@ Status restoreFromSources(const std::vector<RestoreSource>& sources, RawStorage&
     {
       OPTDB_ASSIGN(auto locks, lockRecovered(target, {id}, nullptr, lockTimeout));
       for (const auto& a : *fetched) {
-        OPTDB_ASSIGN(auto conflict, applyArchive(target, a));
+        OPTDB_ASSIGN(auto conflict, BlockStorage(a.blockId, target).restoreArchive(a));
         if (conflict) warning(src, fmt::format("an archive conflicts with this store and was skipped: {}", *conflict));
       }
     }

@@ -220,10 +220,8 @@ struct RestorePlan {
 // finished first, as a real restore would: run repair for an exact answer.
 Result<RestorePlan> planRestoreStreams(RawStorage& raw, const std::vector<ArchiveStream>& inputs, double lockTimeout);
 
-// Applies one validated archive. The caller holds the block's lock, taken
-// with lockRecovered (no interrupted commit left on the block). Returns
-// the reason when the archive conflicts with the store (nothing written).
-Result<std::optional<std::string>> applyArchive(RawStorage& raw, const BlockArchive& a);
+// One validated archive is applied by BlockStorage::restoreArchive
+// (block_storage.hpp), the block's own writer.
 
 // ---- restore sources for get ----
 

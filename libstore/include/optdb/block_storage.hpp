@@ -11,6 +11,8 @@
 
 namespace optdb {
 
+struct BlockArchive;  // archive.hpp
+
 // What the repository asks, before get reads a block, for a revision the
 // store does not hold (rev nullopt: the block is missing entirely). It saves
 // what it finds into the store; NotFound when no source has it.
@@ -124,6 +126,14 @@ class BlockStorage {
   Status prepareCommit(const TrxId& trxId, PreparedCommit& commit);
   // Writes it: writeCommit for a Fresh one, completeCommit for a Retry.
   Status applyCommit(const TrxId& trxId, Rev rev, const PreparedCommit& commit);
+
+  // Saves a validated archive of this block (SPEC §4 restore; defined with
+  // restore, restore.cpp): its revisions, transforms and the
+  // materializations the retention rule keeps, its range merged into the
+  // ranges, latest moved up to its highest revision, its pendings. The
+  // caller holds the block's lock, taken with lockRecovered. Returns the
+  // reason when the archive conflicts with the store (nothing written).
+  Result<std::optional<std::string>> restoreArchive(const BlockArchive& a);
 
   // The commit's durable steps for this block, in SPEC §3 order: materialization,
   // revision, pending→committed, meta.json; then prunes the old tip. The caller
