@@ -62,9 +62,8 @@ void addArchive(CLI::App& app, Globals& g) {
     }
     ByteWriteFn out = file ? ByteWriteFn([&file](std::string_view d) { return file->write(d); }) : ByteWriteFn(writeStdout);
     // A zstd stream for --zstd or a FILE named *.zst (SPEC §8), compressed as it is written.
-    const std::string_view name = args->output;
     std::unique_ptr<ZstdWriter> zstd;
-    if (args->zstd || (name.size() >= 4 && name.substr(name.size() - 4) == ".zst")) {
+    if (args->zstd || namesZstdFile(args->output)) {
       OPTDB_ASSIGN(zstd, ZstdWriter::open(out));
     }
     std::string line;

@@ -18,8 +18,6 @@ std::string beside(const std::string& name, const std::string& suffix) {
   return (dir.empty() ? "" : dir + "/") + "." + base + suffix;
 }
 
-bool namedZst(const std::string& name) { return name.size() >= 4 && name.compare(name.size() - 4, 4, ".zst") == 0; }
-
 // Reads `file` from the start, in pieces.
 ByteReadFn readerOf(RandomAccessFile& file) {
   auto offset = std::make_shared<std::uint64_t>(0);
@@ -38,7 +36,7 @@ Result<std::uint64_t> ArchiveFile::examine() {
   if (type != FileType::None && type != FileType::File)
     return Status::invalid(fmt::format("{}: not a regular file (forget appends to an archive file)", name_));
   exists_ = type == FileType::File;
-  zstd_ = namedZst(name_);
+  zstd_ = namesZstdFile(name_);
   if (!exists_) return std::uint64_t{0};
   // Every archive in it must read back, or appending would bury ours in a file no restore reads.
   OPTDB_ASSIGN(auto file, env_->newRandomAccessFile(name_));

@@ -11,6 +11,8 @@
 
 namespace optdb {
 
+bool namesZstdFile(std::string_view name) { return name.size() >= 4 && name.substr(name.size() - 4) == ".zst"; }
+
 bool startsWithZstdMagic(std::string_view prefix) { return prefix.substr(0, 4) == std::string_view("\x28\xB5\x2F\xFD", 4); }
 
 // ---- compressing ----

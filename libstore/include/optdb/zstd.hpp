@@ -22,6 +22,8 @@ constexpr int kZstdDefaultLevel = 3;
 
 // Whether `prefix` starts with a zstd frame's magic number, 28 B5 2F FD.
 bool startsWithZstdMagic(std::string_view prefix);
+// Whether a new file of this name is written as zstd (SPEC §8: it ends in .zst).
+bool namesZstdFile(std::string_view name);
 
 // Fills `buf` with up to `size` bytes; 0 at the end of the input.
 using ByteReadFn = std::function<Result<std::size_t>(char* buf, std::size_t size)>;
