@@ -84,6 +84,7 @@ class CountingEnv : public Env {
   Status syncAll() override { return base_->syncAll(); }
   Result<std::vector<DirEntry>> listDir(const std::string& p) override { return base_->listDir(p); }
   Result<FileType> fileType(const std::string& p) override { return base_->fileType(p); }
+  std::string bootId() override { return base_->bootId(); }
   Result<std::uint64_t> fileSize(const std::string& p) override { return base_->fileSize(p); }
   Result<std::unique_ptr<FileLock>> lockFile(const std::string& p, LockMode m, double t) override {
     return base_->lockFile(p, m, t);

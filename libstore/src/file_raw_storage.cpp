@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "optdb/codec.hpp"
+#include "journal_env.hpp"
 #include "layout.hpp"
 
 namespace optdb {
@@ -114,8 +115,27 @@ Result<std::size_t> RevisionList::lowerBound(Rev rev) {
   return lo;
 }
 
-FileRawStorage::FileRawStorage(std::shared_ptr<Env> env, bool sync, std::optional<Dialect> layout)
-    : env_(std::move(env)), sync_(sync), layout_(layout) {}
+FileRawStorage::FileRawStorage(std::shared_ptr<Env> env, bool sync, std::optional<Dialect> layout, bool journal)
+    : sync_(sync), layout_(layout) {
+  Durability mode = Durability::None;
+  if (sync) mode = journal && !env->bootId().empty() ? Durability::Journal : Durability::Fsync;
+  journal_ = JournalEnv::create(std::move(env), {kOwnDir, kJournalPath, kJournalLockPath, kJournalSyncPath},
+                                mode);
+  journal_->onDiscard([this] { forgetCaches(); });
+  env_ = journal_;
+}
+
+FileRawStorage::~FileRawStorage() { journal_->onDiscard({}); }
+
+Status FileRawStorage::persist() { return journal_->commit(); }
+
+Status FileRawStorage::finishInterruptedUnits() { return journal_->finishDead(); }
+
+void FileRawStorage::forgetCaches() {
+  storeDialect_.reset();
+  settingsRecorded_ = false;
+  dialects_.clear();
+}
 
 // ---- dialects ----
 

@@ -119,6 +119,7 @@ Result<ForgetResult> StorageRepo::forget(const ForgetRequest& request, ArchiveFi
   // removing it (writers hold the store lock shared).
   OPTDB_ASSIGN(auto storeLock, lockWholeStore(*raw_, LockMode::Exclusive, options_.lockTimeout));
   OPTDB_TRY(recoverUnderStoreLock(*raw_, ids));
+  OPTDB_TRY(raw_->persist());
   // Progress counts each block once: as it is archived, or (--discard) trimmed.
   std::size_t done = 0;
   // 1. Every window into the archive, durably, before the store changes.
@@ -147,10 +148,14 @@ Result<ForgetResult> StorageRepo::forget(const ForgetRequest& request, ArchiveFi
       if (archive && plan->window && (it == archived.end() || !(it->second == *plan->window)))
         return Status::integrity(fmt::format("block {} changed while it was being forgotten", id));
       OPTDB_TRY(block.forget(*plan));
+      OPTDB_TRY(raw_->persist());
       result.forgotten.push_back({id, plan->floor, plan->below.size(), plan->bytes});
     }
     if (progress && !archive) progress(++done, ids.size(), id);
   }
+  // At rest, and the journal trimmed: what forget freed is not kept there.
+  // Its work is durable already: a trim that fails is tried again later.
+  if (!result.forgotten.empty()) (void)raw_->syncStore();
   return result;
 }
 

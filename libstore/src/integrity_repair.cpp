@@ -21,7 +21,7 @@ class Repairer {
 
   Status run(const std::vector<BlockId>& ids, const BlockProgressFn& progress) {
     std::set<BlockId> scope(ids.begin(), ids.end());
-    (void)isolate(raw_.whereIntents(), repairIntents(scope));
+    (void)isolate(raw_.whereIntents(), persisted(repairIntents(scope)));
     std::vector<BlockId> deferred;
     OPTDB_ASSIGN(auto counter, BlockCounter::start(raw_, ids, progress));
     // One block that cannot be repaired (an I/O error, a permission repair
@@ -32,7 +32,7 @@ class Repairer {
           if (dry_) report_.remaining.push_back(p);
         },
         [&](const BlockId& id) {
-          Status s = isolate(id, repairBlock(id, nullptr, &deferred));
+          Status s = isolate(id, persisted(repairBlock(id, nullptr, &deferred)));
           counter.visited(id);
           return s;
         }));
@@ -40,7 +40,7 @@ class Repairer {
       // Lost revision files, rebuilt only from a sibling block of the same transaction.
       auto evidence = siblingEvidence(deferred);
       for (const auto& id : deferred)
-        (void)isolate(id, evidence ? repairBlock(id, &*evidence, nullptr) : evidence.status());
+        (void)isolate(id, evidence ? persisted(repairBlock(id, &*evidence, nullptr)) : evidence.status());
     }
     if (!dry_) {
       report_.remaining.clear();
@@ -57,6 +57,14 @@ class Repairer {
  private:
   // T → (rev → the sibling block recording T there).
   using Evidence = std::map<TrxId, std::map<Rev, BlockId>>;
+
+  // What one block's repair wrote, made durable as one unit (nothing of it
+  // kept when that fails: the block is reported as it stands).
+  Status persisted(const Status& s) {
+    if (dry_) return s;
+    Status p = raw_.persist();
+    return s ? p : s;
+  }
 
   // A block's failure becomes a problem in `remaining`; repair goes on.
   Status isolate(const BlockId& id, const Status& s) {
@@ -492,6 +500,9 @@ Result<RepairReport> repairStore(RawStorage& raw, const RepairOptions& options) 
   // Exclusively, so that the store is at rest; a dry run writes nothing,
   // not even a lock where the store keeps none yet.
   OPTDB_ASSIGN(auto lock, lockWholeStore(raw, LockMode::Exclusive, options.lockTimeout, options.dryRun));
+  // Units of work killed writers left in the journal first: what repair
+  // examines is the store as those writers' next holders would find it.
+  if (!options.dryRun) OPTDB_TRY(raw.finishInterruptedUnits());
   integrity::Repairer repairer(raw, options.dryRun, report);
   if (Status s = repairer.run(options.blockIds, options.progress); !s) {
     report.remaining.push_back(integrity::unreadableProblem(".", s));

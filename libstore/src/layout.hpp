@@ -30,6 +30,10 @@ inline constexpr const char* kOwnDir = ".optdb";
 inline constexpr const char* kIntentsPath = ".optdb/intents";
 inline constexpr const char* kLocksPath = ".optdb/locks";
 inline constexpr const char* kStoreLockPath = ".optdb/store.lock";
+// The write-ahead journal (journal_env.hpp) and the locks of its phases.
+inline constexpr const char* kJournalPath = ".optdb/journal";
+inline constexpr const char* kJournalLockPath = ".optdb/journal.lock";
+inline constexpr const char* kJournalSyncPath = ".optdb/journal.sync";
 inline constexpr const char* kSettingsFile = "settings.json";  // {"layout":"trx"|"actions"}
 inline constexpr const char* kSettingsPath = ".optdb/settings.json";
 

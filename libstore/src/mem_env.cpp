@@ -267,6 +267,12 @@ void MemEnv::powerCut() {
   std::lock_guard<std::mutex> l(mu_);
   settle(root_, /*keepVisible=*/false);
   crashAt_.reset();
+  ++boots_;
+}
+
+std::string MemEnv::bootId() {
+  std::lock_guard<std::mutex> l(mu_);
+  return "mem-boot-" + std::to_string(boots_);
 }
 
 void MemEnv::addSpecialFile(const std::string& path) { addDurableNode(path, FileType::Other); }

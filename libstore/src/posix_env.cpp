@@ -326,6 +326,20 @@ class PosixEnv : public Env {
         std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(sinceEpoch)));
   }
 
+  std::string bootId() override {
+    // The kernel's random id of this boot; "" where /proc does not say.
+    static const std::string id = [] {
+      std::string out;
+      Fd f(::open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC));
+      char buf[64];
+      ssize_t n = f.get() < 0 ? -1 : ::read(f.get(), buf, sizeof buf);
+      for (ssize_t i = 0; i < n; ++i)
+        if (buf[i] != '\n' && buf[i] != ' ') out.push_back(buf[i]);
+      return out;
+    }();
+    return id;
+  }
+
   Result<std::uint64_t> linkCount(const std::string& path) override {
     struct stat st;
     if (!statBeneath(path, &st)) return errnoStatus("stat", path, errno);

@@ -283,6 +283,7 @@ Result<std::optional<PendResult>> StorageRepo::pendOnce(const PendRequest& req, 
     }
     saved.push_back(id);
   }
+  OPTDB_TRY(raw_->persist());
   return std::optional<PendResult>(std::move(result));
 }
 
@@ -339,6 +340,7 @@ Result<PendResult> StorageRepo::pend(const PendRequest& req) {
 // ---- commit ----
 
 Result<std::vector<TrxId>> StorageRepo::recoverIntents(const std::vector<BlockId>* blockIds) {
+  OPTDB_TRY(raw_->finishInterruptedUnits());
   OPTDB_ASSIGN(auto intents, raw_->listIntents());
   std::vector<TrxId> finished;
   for (const auto& intent : intents) {
@@ -354,6 +356,7 @@ Result<std::vector<TrxId>> StorageRepo::recoverIntents(const std::vector<BlockId
     if (std::none_of(now.begin(), now.end(), [&](const CommitIntent& i) { return i.trxId == intent.trxId; }))
       continue;
     OPTDB_TRY(finishIntent(*raw_, intent));
+    OPTDB_TRY(raw_->persist());
     finished.push_back(intent.trxId);
   }
   return finished;
@@ -368,6 +371,9 @@ Result<CommitResult> StorageRepo::commit(const TrxId& trxId, const std::vector<B
   // that died while this commit waited for a lock is finished before it.
   OPTDB_ASSIGN(auto locks, lockRecovered(*raw_, ids, nullptr, options_.lockTimeout));
   auto r = commitLocked(trxId, ids, rev);
+  if (r) {
+    if (Status p = raw_->persist(); !p) r = p;
+  }
   if (!r && r.status().code() == Code::IoError)  // a full disk, a permission: the commit is not acknowledged
     return Status::io(fmt::format("{}; commit {} at revision {} is not acknowledged: once the cause is fixed, run the "
                                   "same commit again or optdb repair, which finish what was written",
@@ -428,6 +434,7 @@ Result<CancelResult> StorageRepo::cancel(const TrxId& trxId, const std::vector<B
     }
     if (committed) r.committed.push_back(id);
   }
+  OPTDB_TRY(raw_->persist());
   return r;
 }
 
@@ -485,6 +492,7 @@ Result<GcResult> StorageRepo::gc(const std::vector<BlockId>& blockIds, bool dryR
       r.bytes += m.bytes;
       if (dryRun) r.listed.emplace_back(id, std::move(m));
     }
+    if (!dryRun) OPTDB_TRY(raw_->persist());
     if (progress) progress(++done, ids.size(), id);
   }
   return r;
@@ -509,6 +517,7 @@ Result<MigrateResult> StorageRepo::migrate(const std::vector<BlockId>& blockIds,
     // As every writer: no interrupted commit is left on the block first.
     OPTDB_ASSIGN(auto locks, lockRecovered(*raw_, {id}, nullptr, options_.lockTimeout));
     OPTDB_ASSIGN(const bool changed, raw_->convertBlock(id, to));
+    OPTDB_TRY(raw_->persist());
     (changed ? r.migrated : r.unchanged).push_back(id);
     if (progress) progress(r.migrated.size() + r.unchanged.size(), ids.size(), id);
   }

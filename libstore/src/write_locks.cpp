@@ -120,14 +120,17 @@ Result<WriteLocks> lockRecovered(RawStorage& raw, const std::vector<BlockId>& bl
       }
     }
     OPTDB_TRY(finishTouching(raw, std::move(touching), want));
+    OPTDB_TRY(raw.persist());  // what was finished is a unit of its own, before the caller's
     return locks;
   }
 }
 
 Status recoverUnderStoreLock(RawStorage& raw, const std::vector<BlockId>& blockIds) {
+  OPTDB_TRY(raw.finishInterruptedUnits());
   OPTDB_ASSIGN(auto intents, raw.listIntents());
   auto [closure, touching] = intentsTouching(intents, {blockIds.begin(), blockIds.end()});
-  return finishTouching(raw, std::move(touching), closure);
+  OPTDB_TRY(finishTouching(raw, std::move(touching), closure));
+  return raw.persist();
 }
 
 }  // namespace optdb

@@ -309,11 +309,14 @@ TEST_CASE("forget survives a crash or a power cut at every mutation, and running
       auto h = writeHistory(*sim.repo);
       sim.env->crashAfter(k);
       auto r = sim.forget(30);
-      REQUIRE(!r.isOk());  // the process died
+      // The process died; or the crash was in the journal's trim that closes
+      // forget, after its work was durable, which it reports done.
+      const bool done = r.isOk();
       if (powerCut) sim.env->powerCut();
       sim.env->crashAfter(std::nullopt);
       sim.reopen();  // a fresh process
       verifyNothingLost(sim, h, kFloors);
+      if (done) verifyFinished(sim, h);
       auto again = sim.forget(30);
       REQUIRE(again.isOk());
       verifyFinished(sim, h);

@@ -106,6 +106,10 @@ class Env {
     (void)path;
     return std::uint64_t{1};
   }
+  // Which boot of the machine this is ("" when the medium cannot tell): a
+  // journal written in another boot may hold what a power cut took from the
+  // tree, and is replayed (journal_env.hpp).
+  virtual std::string bootId() { return std::string(); }
   // Waits up to timeoutSeconds (0: try once) without spinning; LockTimeout
   // otherwise. Creates the lock file when missing; where it cannot be written
   // (a read-only store, another user's) it locks a read-only descriptor, and

@@ -10,11 +10,18 @@
 
 namespace optdb {
 
+class JournalEnv;  // journal_env.hpp
+
 class FileRawStorage : public RawStorage {
  public:
   // `sync` false skips every fsync (bulk loads; SPEC's --no-sync). `layout`
   // is the dialect new blocks take (--layout); nullopt: the store's (SPEC §2).
-  FileRawStorage(std::shared_ptr<Env> env, bool sync, std::optional<Dialect> layout = std::nullopt);
+  // `journal`: durable writes through the write-ahead journal (one flush per
+  // unit of work) where the Env can tell one boot from the next; false: an
+  // fsync per file. A journal left by others is replayed either way.
+  FileRawStorage(std::shared_ptr<Env> env, bool sync, std::optional<Dialect> layout = std::nullopt,
+                 bool journal = true);
+  ~FileRawStorage() override;
 
   Result<std::optional<BlockMeta>> getMeta(const BlockId& id) override;
   Status saveMeta(const BlockId& id, const BlockMeta& meta) override;
@@ -63,6 +70,8 @@ class FileRawStorage : public RawStorage {
   std::string whereItem(const BlockId& id, ItemKind kind, const TrxId& trxId, Dialect dialect) override;
   Result<std::unique_ptr<FileLock>> lockStoreIfKept(LockMode mode, double timeoutSeconds) override;
   Status syncStore() override;
+  Status persist() override;
+  Status finishInterruptedUnits() override;
   // Its .optdb/ directory, when there is one (restore spools there).
   std::optional<std::string> spoolDirectory() override;
 
@@ -74,6 +83,8 @@ class FileRawStorage : public RawStorage {
   Result<std::optional<Dialect>> ownDialect(const BlockId& id);
 
   Env& env() { return *env_; }
+  // The write-ahead journal every call goes through (for tests and benchmarks).
+  JournalEnv& journal() { return *journal_; }
   bool syncing() const { return sync_; }
 
   // The names of the tree are in layout.hpp.
@@ -106,7 +117,11 @@ class FileRawStorage : public RawStorage {
   // The index when it is current for `meta`, else nullptr.
   Result<std::unique_ptr<RevisionList>> openIndex(const BlockId& id, const BlockMeta& meta);
 
-  std::shared_ptr<Env> env_;
+  // What the storage cached from writes a failed unit of work dropped.
+  void forgetCaches();
+
+  std::shared_ptr<JournalEnv> journal_;
+  std::shared_ptr<Env> env_;  // journal_, as an Env
   bool sync_;
   std::optional<Dialect> layout_;
   std::optional<Dialect> storeDialect_;

@@ -34,6 +34,8 @@ class MemEnv : public Env {
   Result<std::uint64_t> fileSize(const std::string& path) override;
   Result<std::optional<std::chrono::system_clock::time_point>> modifiedTime(const std::string& path) override;
   Result<std::unique_ptr<FileLock>> lockFile(const std::string& path, LockMode mode, double timeoutSeconds) override;
+  // A new one after every powerCut(), as a machine boots again.
+  std::string bootId() override;
 
   // Mutating calls (file creation, append, fsync, rename, remove, mkdir, dir fsync) so far.
   std::uint64_t mutations() const;
@@ -70,6 +72,7 @@ class MemEnv : public Env {
   std::optional<std::uint64_t> crashAt_;
   std::vector<std::string> denied_;
   bool diskFull_ = false;
+  std::uint64_t boots_ = 1;
 };
 
 }  // namespace optdb

@@ -157,6 +157,16 @@ class RawStorage {
   virtual std::optional<std::string> spoolDirectory() { return std::nullopt; }
   // Every write so far made durable (a store at rest, after repair).
   virtual Status syncStore() = 0;
+  // The end of a unit of work (a pend, a commit, a block restored), called
+  // while its locks are held: what it wrote made durable together. A
+  // journaled storage stages the unit's writes until then (readers in this
+  // process see them; others, once this returns); one whose every write is
+  // durable at once has nothing to do.
+  virtual Status persist() { return Status::ok(); }
+  // Units of work that writers killed part way left, finished (a journaled
+  // storage's next holder of their locks would finish each; repair finishes
+  // them all first). Nothing to do where every write is durable at once.
+  virtual Status finishInterruptedUnits() { return Status::ok(); }
 };
 
 }  // namespace optdb

@@ -1,0 +1,177 @@
+// The write-ahead journal (SPEC §3 step 4, after SQLite's WAL and LevelDB's
+// log), as an Env between FileRawStorage and the file system: while its
+// process holds a store or block lock, every write is staged in memory
+// (reads see it), and commit() makes the unit durable with one append and
+// one flush of .optdb/journal, shared with the writers whose appends overlap
+// (group commit), then applies it to the tree with no fsync. The tree is made
+// durable later, in bulk (syncfs), after which the journal is trimmed.
+//
+// Crash safety:
+// - A power cut: the first optdb command to open the store in the next boot
+//   (a reader too) replays every whole record, in order, then syncs and trims.
+// - A writer killed after its append: the lock files it held name its record
+//   (a marker) until it has applied it; the next holder of any of them rolls
+//   the record forward before it reads, so that no one builds on a state
+//   that lacks a record the journal would replay later.
+// - A writer killed before its append: nothing of the unit reached the tree.
+//
+// Without the journal (Durability::Fsync or ::None) writes go straight
+// through, FileRawStorage fsyncs them itself; a journal left by others is
+// still replayed, and trimmed before the first lock, so that no old record
+// can later be replayed over a newer file.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "journal_format.hpp"
+#include "optdb/env.hpp"
+
+namespace optdb {
+
+enum class Durability {
+  Journal,  // one journal flush per unit of work
+  Fsync,    // an fsync per file, as FileRawStorage makes them
+  None,     // no durability (--no-sync)
+};
+
+struct JournalPaths {
+  std::string dir;        // .optdb
+  std::string journal;    // the records; also locked while appending
+  std::string phaseLock;  // writers shared from append to applied; trim and replay exclusive
+  std::string syncFile;   // locked by the one flushing; holds how far the journal is durable
+};
+
+struct JournalStats {
+  std::uint64_t units = 0;        // units committed through the journal
+  std::uint64_t flushes = 0;      // journal flushes made here (others' may cover a unit)
+  std::uint64_t rolledForward = 0;  // dead writers' records finished here
+  std::uint64_t replayed = 0;     // records replayed after a restart
+  std::uint64_t checkpoints = 0;  // trims
+  std::uint64_t lateCommits = 0;  // units committed only when their lock was released
+};
+
+class JournalEnv : public Env, public std::enable_shared_from_this<JournalEnv> {
+ public:
+  // `checkpointBytes`: the journal is trimmed once it is larger.
+  static std::shared_ptr<JournalEnv> create(std::shared_ptr<Env> base, JournalPaths paths, Durability mode,
+                                            std::uint64_t checkpointBytes = kDefaultCheckpointBytes);
+  static constexpr std::uint64_t kDefaultCheckpointBytes = 8u << 20;
+
+  // Makes what was staged since the last commit durable as one unit, then
+  // applies it to the tree. On failure before the append nothing of it is
+  // kept; after it, the tree is finished by the next holder of its locks.
+  Status commit();
+  // Called when staged writes are dropped (commit failed before its append):
+  // what the storage cached from them is stale.
+  void onDiscard(std::function<void()> f) { onDiscard_ = std::move(f); }
+  // Everything written so far durable and the journal trimmed (when no other
+  // writer is in the middle of a unit; the tree is synced either way).
+  Status checkpoint();
+  // Every record a writer killed before the end of its apply left, finished
+  // (the next holder of one of its locks would; repair does it for all).
+  Status finishDead();
+  // The records finishDead would finish, by the locks each names; nothing written.
+  Result<std::vector<std::vector<std::string>>> deadUnits();
+  const JournalStats& stats() const { return stats_; }
+  Durability mode() const { return mode_; }
+
+  Result<std::string> readFile(const std::string& path) override;
+  Result<std::unique_ptr<RandomAccessFile>> newRandomAccessFile(const std::string& path) override;
+  Result<std::unique_ptr<WritableFile>> newWritableFile(const std::string& path) override;
+  Result<std::unique_ptr<WritableFile>> newAppendableFile(const std::string& path) override;
+  Status rename(const std::string& from, const std::string& to) override;
+  Status removeFile(const std::string& path) override;
+  Status removeDir(const std::string& path) override;
+  Status createDir(const std::string& path) override;
+  Status syncDir(const std::string& path) override;
+  Status syncAll() override;
+  Result<std::vector<DirEntry>> listDir(const std::string& path) override;
+  Result<FileType> fileType(const std::string& path) override;
+  Result<std::uint64_t> fileSize(const std::string& path) override;
+  Result<std::uint64_t> allocatedSize(const std::string& path) override;
+  Result<std::optional<std::chrono::system_clock::time_point>> modifiedTime(const std::string& path) override;
+  std::optional<std::string> hostPath(const std::string& path) override;
+  Result<std::uint64_t> linkCount(const std::string& path) override;
+  Result<std::unique_ptr<FileLock>> lockFile(const std::string& path, LockMode mode, double timeoutSeconds) override;
+  std::string bootId() override { return base_->bootId(); }
+
+  // For staged files and locks (journal_env.cpp).
+  struct Entry;
+  class StagedFile;
+  class HeldLock;
+  void stageFile(const std::string& path, std::string data, std::optional<std::uint64_t> appendedAt);
+  void released(HeldLock* lock);
+
+ private:
+  JournalEnv(std::shared_ptr<Env> base, JournalPaths paths, Durability mode, std::uint64_t checkpointBytes);
+
+  // Replays the journal of an earlier boot, once, before anything else.
+  Status ready();
+  bool staging() const { return mode_ == Durability::Journal && !held_.empty(); }
+  // Before a write that bypasses the journal: no record left that could be replayed over it.
+  Status beforeDirectWrite();
+  // A staged removal; `collapse`: a rename's source, which leaves no op when made in this unit.
+  Status stageRemove(const std::string& path, bool collapse);
+
+  // The overlay: what a staged unit has made of `path` (nullptr: nothing).
+  const Entry* staged(const std::string& path) const;
+  // The bytes of `path` as this process sees it (staged or in the tree).
+  Result<std::string> contents(const std::string& path);
+  Result<bool> exists(const std::string& path);
+  void dropStaged();
+
+  // Applying records to the tree, with no fsync; `again`: the tree may already
+  // hold some or all of it (a roll-forward or a replay).
+  Status apply(const std::vector<journal::Op>& ops, bool again);
+  Status makeDirs(const std::string& dir);
+  Status putFile(const std::string& path, const std::string& data);
+  Status writeSmall(const std::string& path, const std::string& data);
+
+  Result<std::optional<std::pair<journal::Header, std::size_t>>> readHeader();
+  // A new, empty journal of `generation` for this boot, durably.
+  Status resetJournal(std::uint64_t generation);
+  // Under the phase lock, shared: the header to append under, resetting it
+  // first (under the lock exclusively) for a new boot or a new store.
+  Result<journal::Header> headerForAppend(std::unique_ptr<FileLock>& phase);
+  // The journal reachable after a power cut (its directories fsynced), once.
+  Status linkJournal();
+  Status waitDurable(WritableFile& journal, std::uint64_t generation, std::uint64_t end);
+  // A dead writer's record named by `lockPath`'s marker, finished.
+  Status rollForward(const std::string& lockPath);
+  // Under the phase lock exclusively: records whose markers are still set
+  // (dead writers'), finished; then the tree synced and the journal trimmed.
+  Status trimLocked();
+  // Finishes the record `found` when some lock file still names it.
+  Status finishIfDead(const journal::Found& found, std::uint64_t generation);
+  Result<bool> isDead(const journal::Found& found, std::uint64_t generation);
+  Status syncJournal();
+
+  Result<bool> journalHasRecords();
+
+  std::shared_ptr<Env> base_;
+  JournalPaths paths_;
+  Durability mode_;
+  std::uint64_t checkpointBytes_;
+  bool ready_ = false;
+  Status readyStatus_;
+  double lockTimeout_ = 30.0;
+
+  std::map<std::string, std::unique_ptr<Entry>> overlay_;
+  std::vector<journal::Op> ops_;
+  std::vector<HeldLock*> held_;
+  std::set<std::string> knownDirs_;
+  std::uint64_t tempCounter_ = 0;
+  std::uint64_t nonceBase_ = 0;
+  std::uint64_t nonceCounter_ = 0;
+  bool trimmedForDirect_ = false;
+  bool journalLinked_ = false;
+  std::function<void()> onDiscard_;
+  JournalStats stats_;
+};
+
+}  // namespace optdb
