@@ -80,7 +80,7 @@ class JournalEnv::StagedFile : public WritableFile {
   Status close() override {
     if (closed_) return Status::ok();
     closed_ = true;
-    env_->stageFile(path_, std::move(data_), append_ ? std::optional<std::uint64_t>(0) : std::nullopt);
+    env_->stageFile(path_, std::move(data_), append_);
     return Status::ok();
   }
 
@@ -152,11 +152,11 @@ Result<bool> JournalEnv::exists(const std::string& path) {
   return t != FileType::None;
 }
 
-void JournalEnv::stageFile(const std::string& path, std::string data, std::optional<std::uint64_t> appendedAt) {
+void JournalEnv::stageFile(const std::string& path, std::string data, bool appended) {
   auto& slot = overlay_[path];
   if (!slot) slot = std::make_unique<Entry>();
   Entry& e = *slot;
-  if (appendedAt) {
+  if (appended) {
     if (e.state == Entry::State::File && e.op && (ops_[*e.op].kind == Op::Kind::Put || ops_[*e.op].kind == Op::Kind::Append)) {
       // Appended again in this unit: one op holds it all.
       e.data += data;
@@ -309,7 +309,7 @@ Status JournalEnv::rename(const std::string& from, const std::string& to) {
   }
   // The new name first, then the old one gone, as a rename leaves them.
   OPTDB_ASSIGN(std::string data, contents(from));
-  stageFile(to, std::move(data), std::nullopt);
+  stageFile(to, std::move(data), false);
   return stageRemove(from, /*collapse=*/true);
 }
 
@@ -725,12 +725,10 @@ Status JournalEnv::rollForward(const std::string& lockPath) {
   OPTDB_ASSIGN(auto h, readHeader());
   if (!marker || !h || h->first.generation != marker->generation) return writeSmall(lockPath, "");
   OPTDB_ASSIGN(auto f, base_->newRandomAccessFile(paths_.journal));
-  OPTDB_ASSIGN(std::string prefix, f->read(marker->offset, 12));
+  OPTDB_ASSIGN(std::string prefix, f->read(marker->offset, journal::kRecordPrefix));
   std::optional<journal::Record> rec;
-  if (prefix.size() == 12) {
-    std::uint32_t len = 0;
-    for (int i = 0; i < 4; ++i) len |= std::uint32_t(std::uint8_t(prefix[4 + i])) << (8 * i);
-    OPTDB_ASSIGN(std::string whole, f->read(marker->offset, 12 + std::size_t(len)));
+  if (auto size = journal::recordSize(prefix)) {
+    OPTDB_ASSIGN(std::string whole, f->read(marker->offset, *size));
     rec = journal::recordAt(whole, 0, marker->generation);
   }
   if (!rec || rec->nonce != marker->nonce || std::find(rec->locks.begin(), rec->locks.end(), lockPath) == rec->locks.end())

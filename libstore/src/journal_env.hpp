@@ -104,7 +104,8 @@ class JournalEnv : public Env, public std::enable_shared_from_this<JournalEnv> {
   struct Entry;
   class StagedFile;
   class HeldLock;
-  void stageFile(const std::string& path, std::string data, std::optional<std::uint64_t> appendedAt);
+  // `appended`: data goes after what the file holds (newAppendableFile).
+  void stageFile(const std::string& path, std::string data, bool appended);
   void released(HeldLock* lock);
 
  private:

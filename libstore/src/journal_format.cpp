@@ -11,7 +11,6 @@ namespace {
 
 constexpr std::string_view kHeaderTag = "optdb-journal 1 ";
 constexpr std::string_view kRecordMagic = "\x7fOJR";
-constexpr std::size_t kRecordPrefix = 12;  // magic, body length, crc
 
 void putU32(std::string& out, std::uint32_t v) {
   for (int i = 0; i < 4; ++i) out.push_back(char((v >> (8 * i)) & 0xff));
@@ -195,6 +194,11 @@ std::vector<Found> scanRecords(std::string_view bytes, std::size_t from, std::ui
     at = next;
   }
   return out;
+}
+
+std::optional<std::size_t> recordSize(std::string_view prefix) {
+  if (prefix.size() < kRecordPrefix || prefix.substr(0, 4) != kRecordMagic) return std::nullopt;
+  return kRecordPrefix + std::size_t(readU32(prefix, 4));
 }
 
 std::optional<Record> recordAt(std::string_view bytes, std::uint64_t offset, std::uint64_t generation) {

@@ -61,6 +61,10 @@ struct Found {
 // order. A torn record (a writer killed in its append, a power cut) is
 // skipped: the scan looks for the next record start after it.
 std::vector<Found> scanRecords(std::string_view bytes, std::size_t from, std::uint64_t generation);
+// A record's magic, body length and checksum come first; from those bytes,
+// the size of the whole record (nullopt: no record starts there).
+inline constexpr std::size_t kRecordPrefix = 12;
+std::optional<std::size_t> recordSize(std::string_view prefix);
 // The record at exactly `offset` when one whole record of `generation` starts there.
 std::optional<Record> recordAt(std::string_view bytes, std::uint64_t offset, std::uint64_t generation);
 
