@@ -20,10 +20,20 @@ void addBatch(CLI::App& app, Globals& g) {
       "  echo '{\"op\":\"get\",\"blockIds\":[\"b1\"],\"id\":1}' >&\"${DB[1]}\"; read -r answer <&\"${DB[0]}\"");
   setAction(sub, g, [&g, args]() -> Status {
     OPTDB_ASSIGN(auto store, openStoreOf(g));
-    BatchSession session(*store);
+    BatchSession session(*store, args->buffer);
     StdinLines lines;
-    std::string pending;  // --buffer: the responses not yet written
-    std::size_t pendingCount = 0;
+    std::vector<BatchResponse> window;  // --buffer: the responses not yet written
+    auto deliver = [&]() -> Status {
+      session.deliver(window);
+      std::string out;
+      for (const auto& r : window) {
+        appendJson(out, r.response);
+        out.push_back('\n');
+      }
+      window.clear();
+      OPTDB_TRY(writeStdout(out));
+      return flushStdout();
+    };
     for (std::size_t lineNo = 1;; ++lineNo) {
       auto line = lines.next();
       BatchResponse r;
@@ -37,19 +47,12 @@ void addBatch(CLI::App& app, Globals& g) {
       } else {
         r = session.answer(**line, lineNo);
       }
-      if (r.flush) r.response["result"]["flushed"] = pendingCount;
-      appendJson(pending, r.response);
-      pending.push_back('\n');
-      ++pendingCount;
-      if (!args->buffer || r.flush) {
-        OPTDB_TRY(writeStdout(pending));
-        OPTDB_TRY(flushStdout());
-        pending.clear();
-        pendingCount = 0;
-      }
+      if (r.flush) r.response["result"]["flushed"] = window.size();
+      const bool now = !args->buffer || r.flush;
+      window.push_back(std::move(r));
+      if (now) OPTDB_TRY(deliver());
     }
-    OPTDB_TRY(writeStdout(pending));
-    return flushStdout();
+    return deliver();
   });
 }
 

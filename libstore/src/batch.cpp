@@ -191,6 +191,25 @@ Json BatchSession::refusal(std::size_t lineNo, const Status& why) {
   return response;
 }
 
+BatchSession::BatchSession(Store& store, bool buffered) : store_(store), buffered_(buffered) {
+  if (buffered_) store_.beginWindow();
+}
+
+void BatchSession::deliver(std::vector<BatchResponse>& window) {
+  if (!buffered_) return;
+  const Status s = store_.flushWindow();
+  if (s) return;
+  for (auto& r : window) {
+    if (!r.wrote) continue;
+    Json failed = Json::object();
+    if (auto id = r.response.find("id"); id != r.response.end()) failed["id"] = *id;
+    failed["exit"] = static_cast<int>(s.code());
+    failed["error"] = fmt::format("not made durable: {}", s.message());
+    r.response = std::move(failed);
+    r.wrote = false;
+  }
+}
+
 BatchResponse BatchSession::answer(std::string_view line, std::size_t lineNo) {
   BatchResponse out;
   Json response = Json::object();
@@ -207,6 +226,10 @@ BatchResponse BatchSession::answer(std::string_view line, std::size_t lineNo) {
   }
   auto r = run(store_, j, &out.flush);
   Json answered = r ? std::move(r).value() : refusal(lineNo, r.status());
+  if (auto op = j.find("op"); op != j.end() && op->is_string() && answered["exit"] == 0) {
+    const auto& name = op->get_ref<const std::string&>();
+    out.wrote = name == "pend" || name == "commit" || name == "cancel";
+  }
   for (auto& [k, v] : answered.items()) response[k] = std::move(v);
   out.response = std::move(response);
   return out;

@@ -129,6 +129,10 @@ FileRawStorage::~FileRawStorage() { journal_->onDiscard({}); }
 
 Status FileRawStorage::persist() { return journal_->commit(); }
 
+void FileRawStorage::beginWindow() { journal_->beginWindow(); }
+
+Status FileRawStorage::flushWindow() { return journal_->flushWindow(); }
+
 Status FileRawStorage::finishInterruptedUnits() { return journal_->finishDead(); }
 
 void FileRawStorage::forgetCaches() {

@@ -22,6 +22,7 @@ struct JournalEnv::Entry {
   // File: an append to the tree's file, whose first `base` bytes come before `data`.
   std::optional<std::uint64_t> base;
   std::optional<std::size_t> op;  // the live op in ops_ that leaves the path so
+  std::string lock;               // a window entry's: the lock its unit was under
 };
 
 namespace {
@@ -124,10 +125,28 @@ JournalEnv::JournalEnv(std::shared_ptr<Env> base, JournalPaths paths, Durability
 
 // ---- the overlay ----
 
-const JournalEnv::Entry* JournalEnv::staged(const std::string& path) const {
-  if (overlay_.empty()) return nullptr;
-  auto it = overlay_.find(path);
-  return it == overlay_.end() ? nullptr : it->second.get();
+const JournalEnv::Entry* JournalEnv::visible(const std::string& path) {
+  if (!overlay_.empty()) {
+    auto it = overlay_.find(path);
+    if (it != overlay_.end()) return it->second.get();
+  }
+  return windowed(path);
+}
+
+const JournalEnv::Entry* JournalEnv::windowed(const std::string& path) {
+  if (window_.empty()) return nullptr;
+  auto it = window_.find(path);
+  if (it == window_.end()) return nullptr;
+  const std::string lock = it->second->lock;
+  if (holdsExclusively(lock)) return it->second.get();
+  auto text = base_->readFile(lock);
+  if (!windowHolds(lock, text ? *text : std::string())) return nullptr;
+  return it->second.get();
+}
+
+bool JournalEnv::holdsExclusively(const std::string& lock) const {
+  return std::any_of(held_.begin(), held_.end(),
+                     [&](const HeldLock* l) { return l->mode() == LockMode::Exclusive && l->path() == lock; });
 }
 
 void JournalEnv::dropStaged() {
@@ -135,19 +154,36 @@ void JournalEnv::dropStaged() {
   ops_.clear();
 }
 
-Result<std::string> JournalEnv::contents(const std::string& path) {
-  if (const Entry* e = staged(path)) {
-    if (e->state != Entry::State::File) return gone(path);
-    if (!e->base) return e->data;
+Result<std::string> JournalEnv::lowerContents(const std::string& path) {
+  if (const Entry* w = windowed(path)) {
+    if (w->state != Entry::State::File) return gone(path);
+    if (!w->base) return w->data;
     OPTDB_ASSIGN(std::string prefix, base_->readFile(path));
-    prefix.resize(std::size_t(*e->base), '\0');
-    return prefix + e->data;
+    prefix.resize(std::size_t(*w->base), '\0');
+    return prefix + w->data;
   }
   return base_->readFile(path);
 }
 
+Result<FileType> JournalEnv::lowerType(const std::string& path) {
+  if (const Entry* w = windowed(path)) return w->state == Entry::State::File ? FileType::File : FileType::None;
+  return base_->fileType(path);
+}
+
+Result<std::string> JournalEnv::contents(const std::string& path) {
+  if (auto it = overlay_.find(path); it != overlay_.end()) {
+    const Entry* e = it->second.get();
+    if (e->state != Entry::State::File) return gone(path);
+    if (!e->base) return e->data;
+    OPTDB_ASSIGN(std::string prefix, lowerContents(path));
+    prefix.resize(std::size_t(*e->base), '\0');
+    return prefix + e->data;
+  }
+  return lowerContents(path);
+}
+
 Result<bool> JournalEnv::exists(const std::string& path) {
-  if (const Entry* e = staged(path)) return e->state == Entry::State::File;
+  if (const Entry* e = visible(path)) return e->state == Entry::State::File;
   OPTDB_ASSIGN(const FileType t, base_->fileType(path));
   return t != FileType::None;
 }
@@ -164,10 +200,16 @@ void JournalEnv::stageFile(const std::string& path, std::string data, bool appen
       return;
     }
     if (e.state != Entry::State::File || !e.op) {
-      // The first append to the tree's file: its size now is where the op starts.
-      auto size = base_->fileSize(path);
+      // The first append in this unit: the file's size below it is where the op starts.
+      std::uint64_t below = 0;
+      if (const Entry* w = windowed(path); w && w->state == Entry::State::File) {
+        below = w->base.value_or(0) + w->data.size();
+      } else if (!w) {
+        auto size = base_->fileSize(path);
+        below = size ? *size : 0;
+      }
       e.state = Entry::State::File;
-      e.base = size ? *size : 0;
+      e.base = below;
       e.data = data;
       ops_.push_back(Op{Op::Kind::Append, path, std::move(data), *e.base});
       e.op = ops_.size() - 1;
@@ -191,10 +233,15 @@ Result<std::string> JournalEnv::readFile(const std::string& path) {
 
 Result<std::unique_ptr<RandomAccessFile>> JournalEnv::newRandomAccessFile(const std::string& path) {
   OPTDB_TRY(ready());
-  if (const Entry* e = staged(path)) {
+  if (const Entry* e = visible(path)) {
     if (e->state != Entry::State::File) return gone(path);
     std::unique_ptr<RandomAccessFile> prefix;
     if (e->base && *e->base > 0) {
+      if (e != windowed(path) && windowed(path)) {
+        // Appended to in this unit and in the window before it: read whole.
+        OPTDB_ASSIGN(std::string all, contents(path));
+        return std::unique_ptr<RandomAccessFile>(std::make_unique<OverlayFile>(nullptr, 0, std::move(all)));
+      }
       OPTDB_ASSIGN(prefix, base_->newRandomAccessFile(path));
     }
     return std::unique_ptr<RandomAccessFile>(
@@ -205,19 +252,25 @@ Result<std::unique_ptr<RandomAccessFile>> JournalEnv::newRandomAccessFile(const 
 
 Result<std::vector<DirEntry>> JournalEnv::listDir(const std::string& path) {
   OPTDB_TRY(ready());
-  if (overlay_.empty()) return base_->listDir(path);
-  if (const Entry* e = staged(path); e && e->state == Entry::State::NoDir) return gone(path);
+  if (overlay_.empty() && window_.empty()) return base_->listDir(path);
+  if (const Entry* e = visible(path); e && e->state == Entry::State::NoDir) return gone(path);
   auto listed = base_->listDir(path);
   if (!listed && listed.status().code() != Code::NotFound) return listed.status();
   std::vector<DirEntry> out = listed ? std::move(*listed) : std::vector<DirEntry>();
   const std::string prefix = path.empty() ? std::string() : path + "/";
   bool any = listed.isOk();
-  for (auto it = overlay_.lower_bound(prefix); it != overlay_.end() && it->first.compare(0, prefix.size(), prefix) == 0;
-       ++it) {
-    const std::string name = it->first.substr(prefix.size());
-    if (name.find('/') != std::string::npos) continue;
+  // The window's entries over the tree's, then the unit's over both.
+  std::vector<std::string> names;
+  for (auto* layer : {&window_, &overlay_})
+    for (auto it = layer->lower_bound(prefix); it != layer->end() && it->first.compare(0, prefix.size(), prefix) == 0;
+         ++it)
+      if (it->first.find('/', prefix.size()) == std::string::npos) names.push_back(it->first);
+  for (const auto& full : names) {
+    const Entry* e = visible(full);
+    if (!e) continue;  // a window entry another process has since rolled forward
+    const std::string name = full.substr(prefix.size());
     auto at = std::find_if(out.begin(), out.end(), [&](const DirEntry& d) { return d.name == name; });
-    if (it->second->state == Entry::State::File) {
+    if (e->state == Entry::State::File) {
       any = true;
       if (at == out.end()) out.push_back({name, FileType::File});
     } else if (at != out.end()) {
@@ -230,13 +283,13 @@ Result<std::vector<DirEntry>> JournalEnv::listDir(const std::string& path) {
 
 Result<FileType> JournalEnv::fileType(const std::string& path) {
   OPTDB_TRY(ready());
-  if (const Entry* e = staged(path)) return e->state == Entry::State::File ? FileType::File : FileType::None;
+  if (const Entry* e = visible(path)) return e->state == Entry::State::File ? FileType::File : FileType::None;
   return base_->fileType(path);
 }
 
 Result<std::uint64_t> JournalEnv::fileSize(const std::string& path) {
   OPTDB_TRY(ready());
-  if (const Entry* e = staged(path)) {
+  if (const Entry* e = visible(path)) {
     if (e->state != Entry::State::File) return gone(path);
     return e->base.value_or(0) + e->data.size();
   }
@@ -245,13 +298,13 @@ Result<std::uint64_t> JournalEnv::fileSize(const std::string& path) {
 
 Result<std::uint64_t> JournalEnv::allocatedSize(const std::string& path) {
   OPTDB_TRY(ready());
-  if (staged(path)) return fileSize(path);
+  if (visible(path)) return fileSize(path);
   return base_->allocatedSize(path);
 }
 
 Result<std::optional<std::chrono::system_clock::time_point>> JournalEnv::modifiedTime(const std::string& path) {
   OPTDB_TRY(ready());
-  if (const Entry* e = staged(path)) {
+  if (const Entry* e = visible(path)) {
     if (e->state != Entry::State::File) return gone(path);
     return std::optional<std::chrono::system_clock::time_point>(std::chrono::system_clock::now());
   }
@@ -262,7 +315,7 @@ std::optional<std::string> JournalEnv::hostPath(const std::string& path) { retur
 
 Result<std::uint64_t> JournalEnv::linkCount(const std::string& path) {
   OPTDB_TRY(ready());
-  if (staged(path)) return std::uint64_t{1};
+  if (visible(path)) return std::uint64_t{1};
   return base_->linkCount(path);
 }
 
@@ -275,7 +328,7 @@ Result<std::unique_ptr<WritableFile>> JournalEnv::newWritableFile(const std::str
     return base_->newWritableFile(path);
   }
   // What the tree refuses to replace (a FIFO, a directory) is refused here too.
-  if (!staged(path)) {
+  if (!visible(path)) {
     OPTDB_ASSIGN(const FileType t, base_->fileType(path));
     if (t != FileType::None && t != FileType::File)
       return Status::integrity(fmt::format("{}: not a regular file", path));
@@ -289,7 +342,7 @@ Result<std::unique_ptr<WritableFile>> JournalEnv::newAppendableFile(const std::s
     OPTDB_TRY(beforeDirectWrite());
     return base_->newAppendableFile(path);
   }
-  if (const Entry* e = staged(path)) {
+  if (const Entry* e = visible(path)) {
     if (e->state != Entry::State::File) return gone(path);
   } else {
     OPTDB_ASSIGN(const FileType t, base_->fileType(path));
@@ -323,9 +376,10 @@ Status JournalEnv::removeFile(const std::string& path) {
 }
 
 Status JournalEnv::stageRemove(const std::string& path, bool collapse) {
-  const Entry* e = staged(path);
+  const Entry* e = overlay_.count(path) ? overlay_[path].get() : nullptr;
   if (e && e->state != Entry::State::File) return gone(path);
-  OPTDB_ASSIGN(const FileType inTree, base_->fileType(path));
+  // Below the unit: the window's entry, or the tree.
+  OPTDB_ASSIGN(const FileType inTree, lowerType(path));
   if (!e && inTree == FileType::None) return gone(path);
   if (!e && inTree == FileType::Dir) return Status::io(fmt::format("{}: Is a directory", path));
   auto& slot = overlay_[path];
@@ -368,10 +422,13 @@ Status JournalEnv::createDir(const std::string& path) {
   // a replay makes the parents of every file it writes.
   OPTDB_TRY(base_->createDir(path));
   knownDirs_.insert(path);
-  if (auto it = overlay_.find(path); it != overlay_.end() && it->second->state == Entry::State::NoDir) {
-    overlay_.erase(it);
-    ops_.push_back(Op{Op::Kind::MakeDir, path, {}, 0});
-  }
+  bool removed = false;  // by the unit staged now, or by the window
+  for (auto* layer : {&overlay_, &window_})
+    if (auto it = layer->find(path); it != layer->end() && it->second->state == Entry::State::NoDir) {
+      layer->erase(it);
+      removed = true;
+    }
+  if (removed) ops_.push_back(Op{Op::Kind::MakeDir, path, {}, 0});
   return Status::ok();
 }
 
@@ -397,7 +454,11 @@ Result<std::unique_ptr<FileLock>> JournalEnv::lockFile(const std::string& path, 
   OPTDB_ASSIGN(auto inner, base_->lockFile(path, mode, timeoutSeconds));
   // A marker: the last holder died between its append and the end of its apply.
   auto marker = base_->readFile(path);
-  if (marker && !marker->empty()) OPTDB_TRY(rollForward(path));
+  if (marker) {
+    // This process's own window units, still listed, are seen through the window.
+    const bool ours = windowMarks_.count(path) && windowHolds(path, *marker);
+    if (!ours && !marker->empty()) OPTDB_TRY(rollForward(path));
+  }
   auto held = std::make_unique<HeldLock>(shared_from_this(), path, mode, std::move(inner));
   held_.push_back(held.get());
   return std::unique_ptr<FileLock>(std::move(held));
@@ -422,13 +483,24 @@ void JournalEnv::released(HeldLock* lock) {
 
 Status JournalEnv::commit() {
   OPTDB_TRY(ready());
+  // In a flush window, a unit under one exclusive lock is deferred; one over
+  // several locks (or none) is not, and the window goes first.
+  std::optional<std::string> deferUnder;
+  if (windowOpen_ && mode_ == Durability::Journal) {
+    std::vector<const HeldLock*> exclusive;
+    for (const HeldLock* l : held_)
+      if (l->mode() == LockMode::Exclusive) exclusive.push_back(l);
+    if (exclusive.size() == 1) deferUnder = exclusive.front()->path();
+    else if (!windowMarks_.empty()) OPTDB_TRY(flushWindow());
+  }
   std::vector<Op> ops;
   for (auto& o : ops_) {
     if (o.kind == Op::Kind{}) continue;
     // A file written again as it stands (a retried commit, a recovery's
     // rewrite) changes nothing: what the tree holds here is durable already,
-    // or in an earlier record.
-    if (o.kind == Op::Kind::Put) {
+    // or in an earlier record. (In a window, the tree is not what this
+    // process sees.)
+    if (o.kind == Op::Kind::Put && !deferUnder) {
       auto size = base_->fileSize(o.path);
       if (size && *size == o.data.size()) {
         auto now = base_->readFile(o.path);
@@ -441,17 +513,15 @@ Status JournalEnv::commit() {
     dropStaged();
     return Status::ok();
   }
-  auto discard = [&](const Status& s) {
-    dropStaged();
-    if (onDiscard_) onDiscard_();
-    return s;
-  };
   std::unique_ptr<FileLock> phase;
-  auto header = headerForAppend(phase);
-  if (!header) return discard(header.status());
-  journal::Record rec;
-  rec.generation = header->generation;
-  rec.nonce = nonceBase_ + ++nonceCounter_;
+  auto started = startRecord(phase);
+  if (!started) return discard(started.status());
+  journal::Record rec = std::move(*started);
+  if (deferUnder) {
+    rec.locks = {*deferUnder};
+    rec.ops = std::move(ops);
+    return appendDeferred(std::move(rec), std::move(phase));
+  }
   for (const HeldLock* l : held_)
     if (l->mode() == LockMode::Exclusive) rec.locks.push_back(l->path());
   rec.ops = std::move(ops);
@@ -512,6 +582,185 @@ Status JournalEnv::commit() {
     if (x) (void)trimLocked();  // the unit is durable already; a failed trim is tried again later
   }
   return Status::ok();
+}
+
+Status JournalEnv::discard(const Status& why) {
+  dropStaged();
+  if (onDiscard_) onDiscard_();
+  return why;
+}
+
+Result<journal::Record> JournalEnv::startRecord(std::unique_ptr<FileLock>& phase) {
+  OPTDB_ASSIGN(auto header, headerForAppend(phase));
+  journal::Record rec;
+  rec.generation = header.generation;
+  rec.nonce = nonceBase_ + ++nonceCounter_;
+  return rec;
+}
+
+// ---- the flush window ----
+
+Status JournalEnv::appendDeferred(journal::Record rec, std::unique_ptr<FileLock> phase) {
+  const std::string lock = rec.locks.at(0);
+  // Built on this window's previous unit, unless a trim has applied it since.
+  if (lastDeferred_ && lastDeferred_->first == rec.generation) rec.after = lastDeferred_->second;
+  {
+    auto appending = base_->lockFile(paths_.journal, LockMode::Exclusive, lockTimeout_);
+    if (!appending) return discard(appending.status());
+    auto size = base_->fileSize(paths_.journal);
+    if (!size) return discard(size.status());
+    const std::uint64_t offset = *size;
+    // The lock's marker names the window's first unit under it, once: the
+    // units after it there follow it (Record::after).
+    auto before = base_->readFile(lock);
+    if (!before && before.status().code() != Code::NotFound) return discard(before.status());
+    auto mine = windowMarks_.find(lock);
+    std::string text = mine != windowMarks_.end() ? mine->second : std::string();
+    auto head = journal::decodeMarker(text);
+    const bool marked = before && *before == text && head && head->generation == rec.generation;
+    Status st;
+    if (!marked) {
+      text = journal::encodeMarker({rec.generation, offset, rec.nonce});
+      st = writeSmall(lock, text);
+    }
+    std::unique_ptr<WritableFile> file;
+    if (st) {
+      auto f = base_->newAppendableFile(paths_.journal);
+      if (f) file = std::move(*f);
+      st = f ? file->append(journal::encodeRecord(rec)) : f.status();
+      if (file) {
+        Status c = file->close();
+        if (st) st = c;
+      }
+    }
+    if (!st) {
+      if (!marked) (void)writeSmall(lock, "");
+      return discard(st);
+    }
+    windowMarks_[lock] = text;
+    lastDeferred_ = std::make_pair(rec.generation, rec.nonce);
+    if (Status m = mergeIntoWindow(lock); !m) {
+      // The unit is in the journal and marked: its lock's next holder applies it.
+      dropWindow(lock);
+      dropStaged();
+      return m;
+    }
+    ++stats_.units;
+    ++stats_.deferred;
+    if (offset <= checkpointBytes_) return Status::ok();
+  }
+  phase.reset();
+  auto x = base_->lockFile(paths_.phaseLock, LockMode::Exclusive, 0);
+  if (x) (void)trimLocked();  // applies the window's units so far; tried again later when it fails
+  return Status::ok();
+}
+
+Status JournalEnv::mergeIntoWindow(const std::string& lock) {
+  Status s;
+  for (auto& [path, e] : overlay_) {
+    e->op.reset();
+    auto& w = window_[path];
+    if (e->state == Entry::State::File && e->base && w && w->state == Entry::State::File) {
+      // Appended to what the window holds of it.
+      const std::uint64_t from = *e->base;
+      if (!w->base || from >= *w->base) {
+        w->data.resize(std::size_t(from - w->base.value_or(0)), '\0');
+        w->data += e->data;
+      } else {
+        auto tree = base_->readFile(path);
+        if (!tree) {
+          if (s) s = tree.status();
+          continue;
+        }
+        tree->resize(std::size_t(from), '\0');
+        w->data = *tree + e->data;
+        w->base.reset();
+      }
+    } else {
+      w = std::move(e);
+    }
+    w->lock = lock;
+  }
+  dropStaged();
+  return s;
+}
+
+bool JournalEnv::windowHolds(const std::string& lock, const std::string& text) {
+  auto it = windowMarks_.find(lock);
+  if (it == windowMarks_.end()) return false;
+  if (it->second == text) return true;
+  dropWindow(lock);
+  return false;
+}
+
+void JournalEnv::dropWindow(const std::string& lock) {
+  std::erase_if(window_, [&](const auto& kv) { return kv.second->lock == lock; });
+  windowMarks_.erase(lock);
+}
+
+std::vector<Op> JournalEnv::windowOps(const std::string& lock) const {
+  std::vector<Op> ops, dirs;
+  for (const auto& [path, w] : window_) {
+    if (w->lock != lock) continue;
+    switch (w->state) {
+      case Entry::State::File:
+        if (w->base)
+          ops.push_back(Op{Op::Kind::Append, path, w->data, *w->base});
+        else
+          ops.push_back(Op{Op::Kind::Put, path, w->data, 0});
+        break;
+      case Entry::State::Gone:
+        ops.push_back(Op{Op::Kind::Remove, path, {}, 0});
+        break;
+      case Entry::State::NoDir:
+        dirs.push_back(Op{Op::Kind::RemoveDir, path, {}, 0});
+        break;
+    }
+  }
+  // Directories last, the deepest first.
+  ops.insert(ops.end(), std::make_move_iterator(dirs.rbegin()), std::make_move_iterator(dirs.rend()));
+  return ops;
+}
+
+Status JournalEnv::flushWindow() {
+  OPTDB_TRY(ready());
+  if (windowMarks_.empty()) {
+    window_.clear();
+    return Status::ok();
+  }
+  Status s = linkJournal();
+  if (s) s = syncJournal();
+  if (s) ++stats_.flushes;
+  const auto marks = windowMarks_;
+  for (const auto& [lock, text] : marks) {
+    if (!s) break;  // not known durable: each lock's next holder flushes and applies its units
+    std::unique_ptr<FileLock> taken;
+    if (!holdsExclusively(lock)) {
+      // Held by another: it found this window's units under the lock and
+      // rolled them forward as it took it. Never waited for here: this
+      // process may hold other locks.
+      auto t = base_->lockFile(lock, LockMode::Exclusive, 0);
+      if (!t) continue;
+      taken = std::move(*t);
+    }
+    auto phase = base_->lockFile(paths_.phaseLock, LockMode::Shared, lockTimeout_);
+    if (!phase) {
+      s = phase.status();
+      break;
+    }
+    auto now = base_->readFile(lock);
+    if (!now && now.status().code() != Code::NotFound) {
+      s = now.status();
+      break;
+    }
+    if (!windowHolds(lock, now ? *now : std::string())) continue;
+    s = apply(windowOps(lock), true);
+    if (s) s = writeSmall(lock, "");
+  }
+  window_.clear();
+  windowMarks_.clear();
+  lastDeferred_.reset();
+  return s;
 }
 
 Result<journal::Header> JournalEnv::headerForAppend(std::unique_ptr<FileLock>& phase) {
@@ -691,7 +940,7 @@ Status JournalEnv::ready() {
     OPTDB_ASSIGN(h, readHeader());
     if (!h || h->first.bootId == bootId()) return Status::ok();  // replayed meanwhile
     OPTDB_ASSIGN(std::string bytes, base_->readFile(paths_.journal));
-    for (const auto& f : journal::scanRecords(bytes, h->second, h->first.generation)) {
+    for (const auto& f : journal::replayable(journal::scanRecords(bytes, h->second, h->first.generation))) {
       OPTDB_TRY(apply(f.record.ops, true));
       ++stats_.replayed;
     }
@@ -723,24 +972,25 @@ Status JournalEnv::rollForward(const std::string& lockPath) {
   if (text.empty()) return Status::ok();  // finished by another meanwhile
   auto marker = journal::decodeMarker(text);
   OPTDB_ASSIGN(auto h, readHeader());
+  // A marker of an earlier generation: what it named was applied before that trim.
   if (!marker || !h || h->first.generation != marker->generation) return writeSmall(lockPath, "");
-  OPTDB_ASSIGN(auto f, base_->newRandomAccessFile(paths_.journal));
-  OPTDB_ASSIGN(std::string prefix, f->read(marker->offset, journal::kRecordPrefix));
-  std::optional<journal::Record> rec;
-  if (auto size = journal::recordSize(prefix)) {
-    OPTDB_ASSIGN(std::string whole, f->read(marker->offset, *size));
-    rec = journal::recordAt(whole, 0, marker->generation);
+  OPTDB_ASSIGN(std::string bytes, base_->readFile(paths_.journal));
+  const auto found = journal::replayable(journal::scanRecords(bytes, h->second, h->first.generation));
+  // Empty when its writer died in that append: nothing of it was applied.
+  const auto records = journal::markedRecords(found, lockPath, *marker);
+  if (!records.empty()) OPTDB_TRY(syncJournal());
+  for (const journal::Found* f : records) {
+    OPTDB_TRY(apply(f->record.ops, true));
+    ++stats_.rolledForward;
   }
-  if (!rec || rec->nonce != marker->nonce || std::find(rec->locks.begin(), rec->locks.end(), lockPath) == rec->locks.end())
-    return writeSmall(lockPath, "");  // its writer died before its record was whole: nothing of it was applied
-  OPTDB_TRY(syncJournal());
-  OPTDB_TRY(apply(rec->ops, true));
-  ++stats_.rolledForward;
-  for (const auto& l : rec->locks) {
-    auto now = base_->readFile(l);
-    if (now && *now == text) OPTDB_TRY(writeSmall(l, ""));
-  }
-  return Status::ok();
+  // A unit over several locks: theirs name it too.
+  if (!records.empty())
+    for (const auto& l : records.front()->record.locks) {
+      if (l == lockPath) continue;
+      auto now = base_->readFile(l);
+      if (now && *now == text) OPTDB_TRY(writeSmall(l, ""));
+    }
+  return writeSmall(lockPath, "");
 }
 
 Status JournalEnv::syncJournal() {
@@ -752,13 +1002,24 @@ Status JournalEnv::syncJournal() {
   return s ? c : s;
 }
 
-Result<bool> JournalEnv::isDead(const journal::Found& found, std::uint64_t generation) {
-  const std::string marker = journal::encodeMarker({generation, found.offset, found.record.nonce});
-  for (const auto& l : found.record.locks) {
-    auto now = base_->readFile(l);
-    if (now && *now == marker) return true;
+Result<JournalEnv::Marked> JournalEnv::marked(const std::vector<journal::Found>& found, std::uint64_t generation) {
+  Marked out;
+  std::set<std::string> locks;
+  for (const auto& f : found) locks.insert(f.record.locks.begin(), f.record.locks.end());
+  std::set<const journal::Found*> records;
+  for (const auto& l : locks) {
+    auto text = base_->readFile(l);
+    if (!text || text->empty()) continue;
+    auto m = journal::decodeMarker(*text);
+    if (!m || m->generation != generation) continue;
+    auto rs = journal::markedRecords(found, l, *m);
+    if (rs.empty()) continue;
+    records.insert(rs.begin(), rs.end());
+    out.locks.push_back(l);
   }
-  return false;
+  for (const auto& f : found)
+    if (records.count(&f)) out.records.push_back(&f);
+  return out;
 }
 
 Result<std::vector<std::vector<std::string>>> JournalEnv::deadUnits() {
@@ -767,24 +1028,21 @@ Result<std::vector<std::vector<std::string>>> JournalEnv::deadUnits() {
   OPTDB_ASSIGN(auto h, readHeader());
   if (!h) return out;
   OPTDB_ASSIGN(std::string bytes, base_->readFile(paths_.journal));
-  for (const auto& f : journal::scanRecords(bytes, h->second, h->first.generation)) {
-    OPTDB_ASSIGN(const bool dead, isDead(f, h->first.generation));
-    if (dead) out.push_back(f.record.locks);
-  }
+  const auto found = journal::replayable(journal::scanRecords(bytes, h->second, h->first.generation));
+  OPTDB_ASSIGN(auto dead, marked(found, h->first.generation));
+  for (const journal::Found* f : dead.records) out.push_back(f->record.locks);
   return out;
 }
 
-Status JournalEnv::finishIfDead(const journal::Found& found, std::uint64_t generation) {
-  const std::string marker = journal::encodeMarker({generation, found.offset, found.record.nonce});
-  OPTDB_ASSIGN(const bool dead, isDead(found, generation));
-  if (!dead) return Status::ok();
-  OPTDB_TRY(syncJournal());
-  OPTDB_TRY(apply(found.record.ops, true));
-  ++stats_.rolledForward;
-  for (const auto& l : found.record.locks) {
-    auto now = base_->readFile(l);
-    if (now && *now == marker) OPTDB_TRY(writeSmall(l, ""));
+Status JournalEnv::finishMarked(std::uint64_t generation, std::string_view bytes, std::size_t from) {
+  const auto found = journal::replayable(journal::scanRecords(bytes, from, generation));
+  OPTDB_ASSIGN(auto dead, marked(found, generation));
+  if (!dead.records.empty()) OPTDB_TRY(syncJournal());
+  for (const journal::Found* f : dead.records) {
+    OPTDB_TRY(apply(f->record.ops, true));
+    ++stats_.rolledForward;
   }
+  for (const auto& l : dead.locks) OPTDB_TRY(writeSmall(l, ""));
   return Status::ok();
 }
 
@@ -795,8 +1053,7 @@ Status JournalEnv::finishDead() {
   OPTDB_ASSIGN(auto h, readHeader());
   if (!h) return Status::ok();
   OPTDB_ASSIGN(std::string bytes, base_->readFile(paths_.journal));
-  for (const auto& f : journal::scanRecords(bytes, h->second, h->first.generation))
-    OPTDB_TRY(finishIfDead(f, h->first.generation));
+  OPTDB_TRY(finishMarked(h->first.generation, bytes, h->second));
   return Status::ok();
 }
 
@@ -804,8 +1061,7 @@ Status JournalEnv::trimLocked() {
   OPTDB_ASSIGN(auto h, readHeader());
   if (!h) return base_->syncAll();
   OPTDB_ASSIGN(std::string bytes, base_->readFile(paths_.journal));
-  for (const auto& f : journal::scanRecords(bytes, h->second, h->first.generation))
-    OPTDB_TRY(finishIfDead(f, h->first.generation));
+  OPTDB_TRY(finishMarked(h->first.generation, bytes, h->second));
   OPTDB_TRY(base_->syncAll());
   // The tree is durable now; a journal that cannot be started afresh (a full
   // disk) keeps records that only say again what the tree holds.

@@ -15,6 +15,17 @@
 //   that lacks a record the journal would replay later.
 // - A writer killed before its append: nothing of the unit reached the tree.
 //
+// A flush window (batch --buffer, SPEC §8): between beginWindow() and
+// flushWindow(), a unit under one block lock is appended but neither flushed
+// nor applied. The lock file's marker lists the window's records, so another
+// process taking the lock rolls them forward first (flushing them), as it
+// would a dead writer's; this process sees them through the window's
+// overlay. flushWindow() flushes the journal once and applies each lock's
+// final state: a pend file that a commit of the same window removes never
+// reaches the tree, and a block's meta.json is written once. A record of the
+// window names the one before it (Record::after): a replay after a power cut
+// never applies a unit without those it was built on.
+//
 // Without the journal (Durability::Fsync or ::None) writes go straight
 // through, FileRawStorage fsyncs them itself; a journal left by others is
 // still replayed, and trimmed before the first lock, so that no old record
@@ -24,6 +35,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -53,6 +65,7 @@ struct JournalStats {
   std::uint64_t replayed = 0;     // records replayed after a restart
   std::uint64_t checkpoints = 0;  // trims
   std::uint64_t lateCommits = 0;  // units committed only when their lock was released
+  std::uint64_t deferred = 0;     // units of a flush window, made durable by its flush
 };
 
 class JournalEnv : public Env, public std::enable_shared_from_this<JournalEnv> {
@@ -77,6 +90,11 @@ class JournalEnv : public Env, public std::enable_shared_from_this<JournalEnv> {
   Status finishDead();
   // The records finishDead would finish, by the locks each names; nothing written.
   Result<std::vector<std::vector<std::string>>> deadUnits();
+  // A flush window (see above), open until this env goes.
+  void beginWindow() { windowOpen_ = true; }
+  // The window's units durable (one flush) and in the tree; the window stays
+  // open. On failure each lock's units are left to its next holder.
+  Status flushWindow();
   const JournalStats& stats() const { return stats_; }
   Durability mode() const { return mode_; }
 
@@ -119,10 +137,37 @@ class JournalEnv : public Env, public std::enable_shared_from_this<JournalEnv> {
   // A staged removal; `collapse`: a rename's source, which leaves no op when made in this unit.
   Status stageRemove(const std::string& path, bool collapse);
 
-  // The overlay: what a staged unit has made of `path` (nullptr: nothing).
-  const Entry* staged(const std::string& path) const;
-  // The bytes of `path` as this process sees it (staged or in the tree).
+  // What this process sees of `path` above the tree: the unit staged now,
+  // then the window (nullptr: nothing; the tree holds it).
+  const Entry* visible(const std::string& path);
+  // The window's entry for `path`, when its lock's marker still lists this
+  // process's units (no one has rolled them forward since).
+  const Entry* windowed(const std::string& path);
+  // The bytes of `path` as this process sees it (staged, windowed or in the tree).
   Result<std::string> contents(const std::string& path);
+  // The bytes of `path` below the unit staged now (windowed or in the tree).
+  Result<std::string> lowerContents(const std::string& path);
+  Result<FileType> lowerType(const std::string& path);
+
+  // A unit's staged writes dropped, its commit having failed with `why`
+  // before its append; returns `why`.
+  Status discard(const Status& why);
+  // A record of the journal's generation (the phase lock taken shared, into
+  // `phase`), with a nonce of its own.
+  Result<journal::Record> startRecord(std::unique_ptr<FileLock>& phase);
+  // The window: a unit `rec` under its one lock appended, not flushed (the
+  // phase lock held shared, in `phase`).
+  Status appendDeferred(journal::Record rec, std::unique_ptr<FileLock> phase);
+  // The unit staged now joins the window, under `lock`.
+  Status mergeIntoWindow(const std::string& lock);
+  // Whether `lock`'s window entries still stand, `text` being what its lock
+  // file holds now (the marker this window wrote: no one has rolled its
+  // units forward); when they do not, they are dropped (the tree has them).
+  bool windowHolds(const std::string& lock, const std::string& text);
+  void dropWindow(const std::string& lock);
+  // The final state of `lock`'s window entries, as ops.
+  std::vector<journal::Op> windowOps(const std::string& lock) const;
+  bool holdsExclusively(const std::string& lock) const;
   Result<bool> exists(const std::string& path);
   void dropStaged();
 
@@ -147,9 +192,15 @@ class JournalEnv : public Env, public std::enable_shared_from_this<JournalEnv> {
   // Under the phase lock exclusively: records whose markers are still set
   // (dead writers'), finished; then the tree synced and the journal trimmed.
   Status trimLocked();
-  // Finishes the record `found` when some lock file still names it.
-  Status finishIfDead(const journal::Found& found, std::uint64_t generation);
-  Result<bool> isDead(const journal::Found& found, std::uint64_t generation);
+  // The records of `found` some lock file still marks (dead writers' and
+  // open windows'), in order, and those locks.
+  struct Marked {
+    std::vector<const journal::Found*> records;
+    std::vector<std::string> locks;
+  };
+  Result<Marked> marked(const std::vector<journal::Found>& found, std::uint64_t generation);
+  // The marked records of the journal `bytes` (records from `from`) applied, then their markers cleared.
+  Status finishMarked(std::uint64_t generation, std::string_view bytes, std::size_t from);
   Status syncJournal();
 
   Result<bool> journalHasRecords();
@@ -173,6 +224,11 @@ class JournalEnv : public Env, public std::enable_shared_from_this<JournalEnv> {
   bool journalLinked_ = false;
   std::function<void()> onDiscard_;
   JournalStats stats_;
+
+  bool windowOpen_ = false;
+  std::map<std::string, std::unique_ptr<Entry>> window_;
+  std::map<std::string, std::string> windowMarks_;  // lock → the marker this process wrote there
+  std::optional<std::pair<std::uint64_t, std::uint64_t>> lastDeferred_;  // generation, nonce
 };
 
 }  // namespace optdb

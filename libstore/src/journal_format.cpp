@@ -4,7 +4,9 @@
 
 #include <array>
 #include <charconv>
+#include <algorithm>
 #include <cstring>
+#include <set>
 
 namespace optdb::journal {
 namespace {
@@ -86,6 +88,8 @@ std::optional<Record> decodeBody(std::string_view body) {
     if (op.kind == Op::Kind::Append && (!in.u64(op.offset) || !in.bytes(op.data))) return std::nullopt;
     r.ops.push_back(std::move(op));
   }
+  // `after` came later than the rest: a record without it has none.
+  if (!in.done() && !in.u64(r.after)) return std::nullopt;
   if (!in.done()) return std::nullopt;
   return r;
 }
@@ -173,6 +177,7 @@ std::string encodeRecord(const Record& r) {
       putBytes(body, op.data);
     }
   }
+  if (r.after != 0) putU64(body, r.after);
   std::string out(kRecordMagic);
   putU32(out, std::uint32_t(body.size()));
   putU32(out, crc32c(body));
@@ -192,6 +197,17 @@ std::vector<Found> scanRecords(std::string_view bytes, std::size_t from, std::ui
     auto next = bytes.find(kRecordMagic, at + 1);
     if (next == std::string_view::npos) break;
     at = next;
+  }
+  return out;
+}
+
+std::vector<Found> replayable(std::vector<Found> found) {
+  std::set<std::uint64_t> kept;
+  std::vector<Found> out;
+  for (auto& f : found) {
+    if (f.record.after != 0 && !kept.count(f.record.after)) continue;  // and so its own followers
+    kept.insert(f.record.nonce);
+    out.push_back(std::move(f));
   }
   return out;
 }
@@ -216,6 +232,20 @@ std::optional<Marker> decodeMarker(std::string_view bytes) {
   std::uint64_t v[3];
   if (!parseU64s(bytes, v, 3)) return std::nullopt;
   return Marker{v[0], v[1], v[2]};
+}
+
+std::vector<const Found*> markedRecords(const std::vector<Found>& found, const std::string& lock, const Marker& m) {
+  std::vector<const Found*> out;
+  std::set<std::uint64_t> window;  // the named record and those built on it, on any lock
+  for (const auto& f : found) {
+    const bool named = f.offset == m.offset && f.record.nonce == m.nonce;
+    if (!named && !(f.record.after != 0 && window.count(f.record.after))) continue;
+    window.insert(f.record.nonce);
+    if (std::find(f.record.locks.begin(), f.record.locks.end(), lock) != f.record.locks.end()) out.push_back(&f);
+  }
+  // The named record first: without it (torn: its writer died in that append), nothing.
+  if (!out.empty() && (out.front()->offset != m.offset || out.front()->record.nonce != m.nonce)) out.clear();
+  return out;
 }
 
 std::string encodeDurable(std::uint64_t generation, std::uint64_t end) {

@@ -34,6 +34,9 @@ struct Record {
   std::uint64_t nonce = 0;       // tells this record from another at the same offset
   std::vector<std::string> locks;  // lock files its writer held exclusively (markers)
   std::vector<Op> ops;
+  // A unit of a flush window (batch --buffer) built on its writer's previous
+  // unit, not yet flushed: replayed only after that one (nonce; 0: none).
+  std::uint64_t after = 0;
 };
 
 // The journal's first line. `generation` grows at every trim, so that a
@@ -61,6 +64,9 @@ struct Found {
 // order. A torn record (a writer killed in its append, a power cut) is
 // skipped: the scan looks for the next record start after it.
 std::vector<Found> scanRecords(std::string_view bytes, std::size_t from, std::uint64_t generation);
+// The records of `found` that may be applied: a record built on one that is
+// not there (torn, or lost before a flush) goes, and so do those built on it.
+std::vector<Found> replayable(std::vector<Found> found);
 // A record's magic, body length and checksum come first; from those bytes,
 // the size of the whole record (nullopt: no record starts there).
 inline constexpr std::size_t kRecordPrefix = 12;
@@ -70,6 +76,10 @@ std::optional<Record> recordAt(std::string_view bytes, std::uint64_t offset, std
 
 // What a lock file holds while its holder's record is being applied: the
 // record's place, so that the next holder can finish a dead writer's work.
+// In a flush window, the window's first record under the lock: those that
+// follow it there (Record::after) are finished with it. Written once, and
+// cleared (truncated) once all are applied: never rewritten in between, so
+// no kill can leave half of it.
 struct Marker {
   std::uint64_t generation = 0;
   std::uint64_t offset = 0;
@@ -77,6 +87,11 @@ struct Marker {
 };
 std::string encodeMarker(const Marker& m);
 std::optional<Marker> decodeMarker(std::string_view bytes);
+
+// The records of `found` (replayable, in order) under `lock` whose marker
+// there is `m`: the record it names, and the records of the same flush
+// window after it under that lock. Empty when none is whole.
+std::vector<const Found*> markedRecords(const std::vector<Found>& found, const std::string& lock, const Marker& m);
 
 // The group flush's note of how much of the journal is known durable.
 std::string encodeDurable(std::uint64_t generation, std::uint64_t end);

@@ -31,6 +31,10 @@ Result<PendResult> Store::pend(const PendRequest& request) { return repo_->pend(
 Result<CommitResult> Store::commit(const TrxId& trxId, const std::vector<BlockId>& blockIds, Rev rev) {
   return repo_->commit(trxId, blockIds, rev);
 }
+void Store::beginWindow() { raw_->beginWindow(); }
+
+Status Store::flushWindow() { return raw_->flushWindow(); }
+
 Result<CancelResult> Store::cancel(const TrxId& trxId, const std::vector<BlockId>& blockIds) {
   return repo_->cancel(trxId, blockIds);
 }

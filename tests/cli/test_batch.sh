@@ -109,6 +109,34 @@ wait "$bufpid"
 run --stdin '{"op":"flush"}' "${O[@]}" batch --buffer
 expect_success '{"exit":0,"result":{"flushed":0}}'
 
+case_ "--buffer: a window's commits reach other readers at its flush, and a writer elsewhere builds on them first"
+W=$(mkstore)
+run --stdin "$INS"$'\n''{"op":"commit","trxId":"t1","blockIds":["b1"],"rev":1}' --store "$W" batch
+expect_rc 0
+coproc WIN { "$OPTDB" --store "$W" batch --buffer 2>&1; }
+winpid=$WIN_PID
+echo '{"op":"pend","trxId":"u2","transforms":{"updates":{"b1":[["v",0,0,[2]]]}},"id":"p2"}' >&"${WIN[1]}"
+echo '{"op":"commit","trxId":"u2","blockIds":["b1"],"rev":2,"id":"c2"}' >&"${WIN[1]}"
+# The window's commit is marked under b1's lock once it is in the journal (not yet flushed).
+for _ in $(seq 100); do [[ -s "$W/.optdb/locks/b1" ]] && grep -q '"trxId":"u2"' "$W/.optdb/journal" 2>/dev/null && break; sleep 0.05; done
+expect_file "$W/b1/meta.json" '{"ranges":[[0]],"latest":{"trxId":"t1","rev":1}}'
+run --store "$W" get b1
+expect_out '{"b1":{"block":{"header":{"id":"b1","type":"t","collectionId":"c"},"v":[]},"state":{"latest":{"trxId":"t1","rev":1},"pendings":[]}}}'
+# Another process pends at revision 3: taking b1's lock, it finishes the window's units first.
+run --stdin '{"updates":{"b1":[["v",0,0,[3]]]}}' --store "$W" pend --trx u3 --rev 3
+expect_rc 0
+run --store "$W" commit --trx u3 --rev 3 b1
+expect_rc 0
+echo '{"op":"flush","id":"f"}' >&"${WIN[1]}"
+got=""
+for _ in 1 2 3; do IFS= read -r -t 10 l <&"${WIN[0]}" && got+="$l "; done
+expect_eq "the window's answers at its flush" '{"id":"p2","exit":0,"result":{"success":true,"pending":[],"blockIds":["b1"]}} {"id":"c2","exit":0,"result":{"success":true}} {"id":"f","exit":0,"result":{"flushed":2}} ' "$got"
+exec {WIN[1]}>&-
+wait "$winpid"
+run --store "$W" get b1
+expect_out '{"b1":{"block":{"header":{"id":"b1","type":"t","collectionId":"c"},"v":[3,2]},"state":{"latest":{"trxId":"u3","rev":3},"pendings":[]}}}'
+expect_missing_path "$W/b1/pend/u2.json"
+
 case_ "stdout cut mid-batch: exit 1, and every acknowledged commit is in the store"
 C=$(mkstore)
 {

@@ -30,6 +30,37 @@
 
 namespace optdb::test_support {
 
+// An Env that passes every call on to `base`: a test overrides what it watches.
+class ForwardingEnv : public Env {
+ public:
+  explicit ForwardingEnv(std::shared_ptr<Env> base) : base_(std::move(base)) {}
+  Result<std::string> readFile(const std::string& p) override { return base_->readFile(p); }
+  Result<std::unique_ptr<RandomAccessFile>> newRandomAccessFile(const std::string& p) override {
+    return base_->newRandomAccessFile(p);
+  }
+  Result<std::unique_ptr<WritableFile>> newWritableFile(const std::string& p) override { return base_->newWritableFile(p); }
+  Result<std::unique_ptr<WritableFile>> newAppendableFile(const std::string& p) override {
+    return base_->newAppendableFile(p);
+  }
+  Status rename(const std::string& a, const std::string& b) override { return base_->rename(a, b); }
+  Status removeFile(const std::string& p) override { return base_->removeFile(p); }
+  Status removeDir(const std::string& p) override { return base_->removeDir(p); }
+  Status createDir(const std::string& p) override { return base_->createDir(p); }
+  Status syncDir(const std::string& p) override { return base_->syncDir(p); }
+  Status syncAll() override { return base_->syncAll(); }
+  Result<std::vector<DirEntry>> listDir(const std::string& p) override { return base_->listDir(p); }
+  Result<FileType> fileType(const std::string& p) override { return base_->fileType(p); }
+  Result<std::uint64_t> fileSize(const std::string& p) override { return base_->fileSize(p); }
+  Result<std::uint64_t> linkCount(const std::string& p) override { return base_->linkCount(p); }
+  std::string bootId() override { return base_->bootId(); }
+  Result<std::unique_ptr<FileLock>> lockFile(const std::string& p, LockMode m, double t) override {
+    return base_->lockFile(p, m, t);
+  }
+
+ private:
+  std::shared_ptr<Env> base_;
+};
+
 // The bytes of `text`, handed out in random pieces of 1 to `most` bytes: a
 // stream for an ArchiveReader or a zstd decompressor.
 inline std::function<Result<std::size_t>(char*, std::size_t)> pieces(std::string text, std::size_t most,

@@ -25,38 +25,20 @@ namespace {
 
 // MemEnv with a hook that runs when a given lock file is asked for: what
 // another process does while this one waits for that lock.
-class HookEnv : public Env {
+class HookEnv : public ForwardingEnv {
  public:
-  explicit HookEnv(std::shared_ptr<MemEnv> base) : base_(std::move(base)) {}
+  using ForwardingEnv::ForwardingEnv;
   std::string hookPath;
   std::function<void()> hook;
 
-  Result<std::string> readFile(const std::string& p) override { return base_->readFile(p); }
-  Result<std::unique_ptr<WritableFile>> newWritableFile(const std::string& p) override { return base_->newWritableFile(p); }
-  Result<std::unique_ptr<WritableFile>> newAppendableFile(const std::string& p) override {
-    return base_->newAppendableFile(p);
-  }
-  Status rename(const std::string& a, const std::string& b) override { return base_->rename(a, b); }
-  Status removeFile(const std::string& p) override { return base_->removeFile(p); }
-  Status removeDir(const std::string& p) override { return base_->removeDir(p); }
-  Status createDir(const std::string& p) override { return base_->createDir(p); }
-  Status syncDir(const std::string& p) override { return base_->syncDir(p); }
-  Status syncAll() override { return base_->syncAll(); }
-  Result<std::vector<DirEntry>> listDir(const std::string& p) override { return base_->listDir(p); }
-  Result<FileType> fileType(const std::string& p) override { return base_->fileType(p); }
-  std::string bootId() override { return base_->bootId(); }
-  Result<std::uint64_t> fileSize(const std::string& p) override { return base_->fileSize(p); }
   Result<std::unique_ptr<FileLock>> lockFile(const std::string& p, LockMode m, double t) override {
     if (hook && p == hookPath) {
       auto h = std::move(hook);  // once
       hook = nullptr;
       h();
     }
-    return base_->lockFile(p, m, t);
+    return ForwardingEnv::lockFile(p, m, t);
   }
-
- private:
-  std::shared_ptr<MemEnv> base_;
 };
 
 std::unique_ptr<StorageRepo> open(const std::shared_ptr<Env>& env, bool journal = true) {

@@ -22,7 +22,7 @@ namespace {
 struct Proc {  // one process on the store
   std::shared_ptr<FileRawStorage> raw;
   std::unique_ptr<StorageRepo> repo;
-  explicit Proc(const std::shared_ptr<MemEnv>& env, bool journal = true)
+  explicit Proc(const std::shared_ptr<Env>& env, bool journal = true)
       : raw(std::make_shared<FileRawStorage>(env, true, Dialect::Trx, journal)),
         repo(std::make_unique<StorageRepo>(raw, StoreOptions{true, 5.0, Dialect::Trx})) {}
 };
@@ -197,5 +197,187 @@ TEST_CASE("two processes writing in turn, one killed at each mutation, then a po
   for (std::uint64_t k = 0; k < total; ++k) {
     INFO("the second process killed after " << k << " of its " << total << " mutations");
     run(k);
+  }
+}
+
+// ---- the flush window (batch --buffer) ----
+
+namespace {
+
+// `n` pend+commit pairs on b1 in `p`, appending 10, 11, … to its list.
+void pendCommitRun(Proc& p, int from, int n) {
+  for (int i = from; i < from + n; ++i) {
+    pendOk(*p.repo, fmt::format("w{}", i), fmt::format(R"({{"updates":{{"b1":[["l",0,0,[{}]]]}}}})", i));
+    commitOk(*p.repo, fmt::format("w{}", i), {"b1"}, Rev(i));
+  }
+}
+
+int listLength(StorageRepo& repo) { return int(parse(readBlock(repo, "b1"))["l"].size()); }
+
+// What reaches the tree: the files renamed into place, by final name.
+class TreeWrites : public ForwardingEnv {
+ public:
+  using ForwardingEnv::ForwardingEnv;
+  std::map<std::string, int> placed;
+  Status rename(const std::string& from, const std::string& to) override {
+    ++placed[to];
+    return ForwardingEnv::rename(from, to);
+  }
+};
+
+std::shared_ptr<MemEnv> seededCommitted() {
+  auto env = std::make_shared<MemEnv>();
+  Proc p(env);
+  pendOk(*p.repo, "t1", R"({"inserts":{"b1":)" + B("b1", R"("l":[1])") + "}}");
+  commitOk(*p.repo, "t1", {"b1"}, 1);
+  return env;
+}
+
+}  // namespace
+
+TEST_CASE("window records name the unit they follow, and a replay drops a unit whose predecessor is lost", "[journal]") {
+  journal::Record a{3, 21, {"l1"}, {{journal::Op::Kind::Put, "x", "1", 0}}, 0};
+  journal::Record b{3, 22, {"l1"}, {{journal::Op::Kind::Put, "x", "2", 0}}, 21};
+  journal::Record c{3, 23, {"l2"}, {{journal::Op::Kind::Put, "y", "3", 0}}, 22};
+  journal::Record other{3, 99, {"l3"}, {{journal::Op::Kind::Put, "z", "9", 0}}, 0};
+  const std::string header = journal::encodeHeader({3, "boot"});
+  const std::size_t from = header.size();
+  const std::string ra = journal::encodeRecord(a), rb = journal::encodeRecord(b), rc = journal::encodeRecord(c),
+                    ro = journal::encodeRecord(other);
+  auto nonces = [&](const std::string& bytes) {
+    std::vector<std::uint64_t> out;
+    for (const auto& f : journal::replayable(journal::scanRecords(bytes, from, 3))) out.push_back(f.record.nonce);
+    return out;
+  };
+  CHECK(nonces(header + ra + rb + ro + rc) == std::vector<std::uint64_t>{21, 22, 99, 23});
+  // b torn by a power cut before the window's flush: c, built on it, goes too; the other writer's stays.
+  CHECK(nonces(header + ra + rb.substr(0, rb.size() - 2) + ro + rc) == std::vector<std::uint64_t>{21, 99});
+  CHECK(journal::scanRecords(header + rb, from, 3).at(0).record.after == 21);
+  // A marker names the window's first unit under its lock; those after it there come with it.
+  const auto found = journal::replayable(journal::scanRecords(header + ra + rb + ro + rc, from, 3));
+  auto offsets = [&](const std::string& lock, const journal::Marker& m) {
+    std::vector<std::uint64_t> out;
+    for (const auto* f : journal::markedRecords(found, lock, m)) out.push_back(f->record.nonce);
+    return out;
+  };
+  CHECK(offsets("l1", {3, found[0].offset, 21}) == std::vector<std::uint64_t>{21, 22});
+  CHECK(offsets("l1", {3, found[1].offset, 22}) == std::vector<std::uint64_t>{22});  // a later first unit
+  CHECK(offsets("l2", {3, found[3].offset, 23}) == std::vector<std::uint64_t>{23});
+  CHECK(offsets("l3", {3, found[2].offset, 99}) == std::vector<std::uint64_t>{99});
+  CHECK(offsets("l1", {3, found[0].offset, 77}).empty());  // not the record there: its writer died in that append
+}
+
+TEST_CASE("a flush window: its units reach the tree at the flush, once, and no pend file ever does", "[journal]") {
+  auto env = seededCommitted();
+  for (int round = 0; round < 2; ++round) {
+    const int n = round == 0 ? 10 : 30;
+    const int from = round == 0 ? 2 : 12;
+    auto writes = std::make_shared<TreeWrites>(env);
+    Proc p(writes);
+    p.raw->beginWindow();
+    const auto metaBefore = env->readFile("b1/meta.json").value();
+    pendCommitRun(p, from, n);
+    CHECK(listLength(*p.repo) == from - 1 + n);  // this process sees its window
+    CHECK(env->readFile("b1/meta.json").value() == metaBefore);  // the tree does not, yet
+    CHECK(writes->placed.empty());
+    {
+      Proc other(env);  // nor does a reader elsewhere
+      CHECK(listLength(*other.repo) == from - 1);
+    }
+    CHECK(p.raw->journal().stats().deferred == std::uint64_t(2 * n));
+    CHECK(p.raw->journal().stats().flushes == 0);
+    REQUIRE(p.raw->flushWindow().isOk());
+    CHECK(p.raw->journal().stats().flushes == 1);
+    // Each file once, meta.json too; no pend file, though every transaction was pended.
+    CHECK(writes->placed.at("b1/meta.json") == 1);
+    for (const auto& [path, times] : writes->placed) {
+      INFO(path);
+      CHECK(times == 1);
+      CHECK(path.find("/pend/") == std::string::npos);
+    }
+    auto pend = env->listDir("b1/pend");
+    CHECK((!pend || pend->empty()));
+    Proc other(env);
+    CHECK(listLength(*other.repo) == from - 1 + n);
+  }
+  env->powerCut();
+  Proc after(env);
+  CHECK(listLength(*after.repo) == 41);
+}
+
+TEST_CASE("a writer elsewhere taking a window's lock finishes its units first, and the window goes on after it",
+          "[journal]") {
+  auto env = seededCommitted();
+  Proc w(env);
+  w.raw->beginWindow();
+  pendCommitRun(w, 2, 3);  // l: 4 3 2 1, in w's window only
+  {
+    Proc x(env);  // another process commits on the block: it must build on w's units
+    pendOk(*x.repo, "x5", R"({"updates":{"b1":[["l",0,0,[50]]]}})");
+    commitOk(*x.repo, "x5", {"b1"}, 5);
+    CHECK(x.raw->journal().stats().rolledForward == 3 * 2);
+  }
+  // w sees x's commit (its window entries were rolled forward and dropped) and goes on.
+  CHECK(listLength(*w.repo) == 5);
+  pendCommitRun(w, 6, 2);
+  REQUIRE(w.raw->flushWindow().isOk());
+  env->powerCut();
+  Proc after(env);
+  const auto j = parse(readBlock(*after.repo, "b1"));
+  CHECK(j["l"] == parse("[7,6,50,4,3,2,1]"));
+}
+
+TEST_CASE("a flush window killed or cut at every mutation: a consistent prefix, all of it once flushed",
+          "[journal][powercut]") {
+  // kill: the process dies at mutation k (its next holder rolls its units
+  // forward); cut: the power goes there too. Either way the store is one
+  // the requests so far could leave, and a flush that returned loses nothing.
+  auto run = [](std::optional<std::uint64_t> at, bool cut) {
+    auto env = seededCommitted();
+    bool flushed = false;
+    int acked = 0;
+    std::uint64_t used = 0;
+    {
+      Proc p(env);
+      p.raw->beginWindow();
+      const auto before = env->mutations();
+      if (at) env->crashAfter(*at);
+      bool ok = true;
+      for (int i = 2; i < 6 && ok; ++i) {
+        PendRequest q;
+        q.trxId = fmt::format("w{}", i);
+        q.transforms = T(fmt::format(R"({{"updates":{{"b1":[["l",0,0,[{}]]]}}}})", i));
+        auto r = p.repo->pend(q);
+        auto c = r.isOk() ? p.repo->commit(q.trxId, {"b1"}, Rev(i)) : Result<CommitResult>(r.status());
+        ok = c.isOk() && c->success;
+        if (ok) acked = i - 1;
+      }
+      if (ok) flushed = p.raw->flushWindow().isOk();
+      env->crashAfter(std::nullopt);
+      used = env->mutations() - before;
+    }
+    if (cut) env->powerCut();
+    Proc after(env);
+    // a writer's roll-forward, as the next holder of the lock would make it
+    pendOk(*after.repo, "probe", R"({"updates":{"b1":[["l",0,0,[0]]]}})");
+    REQUIRE(after.repo->cancel("probe", {"b1"}).isOk());
+    const int n = listLength(*after.repo);
+    CHECK(n >= 1);
+    CHECK(n <= 5);
+    if (flushed) CHECK(n == 5);
+    if (!cut) CHECK(n >= acked);  // killed, not cut: what was appended is rolled forward
+    // every prefix is a whole history: [n, n-1, …, 1]
+    const auto j = parse(readBlock(*after.repo, "b1"));
+    for (int k = 0; k < n; ++k) CHECK(j["l"][k] == n - k);
+    auto check = after.repo->get({"b1"}, {});
+    CHECK(check.isOk());
+    return used;
+  };
+  const std::uint64_t total = run(std::nullopt, false);
+  REQUIRE(total > 20);
+  for (std::uint64_t k = 0; k < total; ++k) {
+    INFO("stopped after " << k << " of " << total << " mutations");
+    run(k, false);
+    run(k, true);
   }
 }

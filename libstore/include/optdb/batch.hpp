@@ -14,11 +14,14 @@ namespace optdb {
 struct BatchResponse {
   Json response;       // {"id"?,"exit":E,"result":R} or {"id"?,"exit":E,"error":"…"}
   bool flush = false;  // the request was {"op":"flush"}: the caller fills in what it flushed
+  bool wrote = false;  // a pend, commit or cancel that succeeded
 };
 
 class BatchSession {
  public:
-  explicit BatchSession(Store& store) : store_(store) {}
+  // `buffered` (batch --buffer): the requests' writes are made durable
+  // together, by deliver().
+  explicit BatchSession(Store& store, bool buffered = false);
 
   // The answer to request line `lineNo` (counted from 1). A line that is not
   // JSON or not a valid request is answered with exit 2 and "line N: …";
@@ -26,11 +29,17 @@ class BatchSession {
   // A flush is answered {"exit":0,"result":{"flushed":0}}: the caller sets
   // the count of responses it delivered.
   BatchResponse answer(std::string_view line, std::size_t lineNo);
+  // Before the responses of a window go out: what its requests wrote durable
+  // and visible to every reader. When it cannot be made so, each response
+  // that acknowledged a write becomes that error instead (its commit may
+  // still land: the next writer of its block finishes it, as after a crash).
+  void deliver(std::vector<BatchResponse>& window);
   // The answer to a line that could not even be read whole (too long).
   static Json refusal(std::size_t lineNo, const Status& why);
 
  private:
   Store& store_;
+  bool buffered_;
 };
 
 }  // namespace optdb

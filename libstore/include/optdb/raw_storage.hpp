@@ -163,6 +163,14 @@ class RawStorage {
   // process see them; others, once this returns); one whose every write is
   // durable at once has nothing to do.
   virtual Status persist() { return Status::ok(); }
+  // A flush window (batch --buffer, SPEC §8): from beginWindow() on, a
+  // unit's persist() may leave it to the next flushWindow() to be made
+  // durable, the window's units together. Until then other processes see
+  // none of it, and this one sees all; a writer elsewhere that takes one of
+  // its locks finishes its units first. Nothing to do where every write is
+  // durable at once.
+  virtual void beginWindow() {}
+  virtual Status flushWindow() { return Status::ok(); }
   // Units of work that writers killed part way left, finished (a journaled
   // storage's next holder of their locks would finish each; repair finishes
   // them all first). Nothing to do where every write is durable at once.

@@ -56,6 +56,11 @@ class Store {
   // restore --dry-run: what restore would do, writing nothing.
   Result<RestorePlan> planRestore(const std::vector<ArchiveStream>& inputs);
 
+  // batch --buffer (SPEC §8): the writes from here to each flushWindow()
+  // made durable together, at it (RawStorage::beginWindow).
+  void beginWindow();
+  Status flushWindow();
+
   const StoreOptions& options() const { return repo_->options(); }
   // The layers beneath, for tests and tools that work at one of them.
   StorageRepo& repo() { return *repo_; }
