@@ -734,19 +734,33 @@ Result<std::vector<CommitIntent>> FileRawStorage::listIntents() {
 
 Status FileRawStorage::ensureLockDir(const std::string& dir) {
   // A lock needs its directory to exist, not to be durable: a store that is
-  // only read (a read-only mount) must be lockable without a write.
+  // only read (a read-only mount) must be lockable without a write. Looked
+  // for once (lockIn takes it again when it has gone since).
+  if (lockDirs_.count(dir)) return Status::ok();
   OPTDB_ASSIGN(const FileType t, env_->fileType(dir));
-  return t == FileType::Dir ? Status::ok() : ensureDir(dir);
+  if (t != FileType::Dir) OPTDB_TRY(ensureDir(dir));
+  lockDirs_.insert(dir);
+  return Status::ok();
+}
+
+Result<std::unique_ptr<FileLock>> FileRawStorage::lockIn(const std::string& dir, const std::string& path, LockMode mode,
+                                                         double timeoutSeconds) {
+  OPTDB_TRY(ensureLockDir(dir));
+  auto lock = env_->lockFile(path, mode, timeoutSeconds);
+  if (lock || lock.status().code() != Code::NotFound) return lock;
+  lockDirs_.erase(dir);  // removed since it was found
+  knownDirs_.erase(dir);
+  OPTDB_TRY(ensureLockDir(dir));
+  return env_->lockFile(path, mode, timeoutSeconds);
 }
 
 Result<std::unique_ptr<FileLock>> FileRawStorage::lockStore(LockMode mode, double timeoutSeconds) {
-  OPTDB_TRY(ensureLockDir(kOwnDir));
-  return env_->lockFile(kStoreLockPath, mode, timeoutSeconds);
+  return lockIn(kOwnDir, kStoreLockPath, mode, timeoutSeconds);
 }
 
 Result<std::unique_ptr<FileLock>> FileRawStorage::lockBlock(const BlockId& id, double timeoutSeconds) {
-  OPTDB_TRY(ensureLockDir(kLocksPath));
-  return env_->lockFile(lockPath(id), LockMode::Exclusive, timeoutSeconds);
+  journal_->guard(lockPath(id), lockedPaths(id));
+  return lockIn(kLocksPath, lockPath(id), LockMode::Exclusive, timeoutSeconds);
 }
 
 // ---- commit intents ----

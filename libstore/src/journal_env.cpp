@@ -23,6 +23,9 @@ struct JournalEnv::Entry {
   std::optional<std::uint64_t> base;
   std::optional<std::size_t> op;  // the live op in ops_ that leaves the path so
   std::string lock;               // a window entry's: the lock its unit was under
+  // The tree may hold the path (false: made in this window or unit), so that
+  // a removal has something to remove there.
+  bool inTree = true;
 };
 
 namespace {
@@ -70,8 +73,9 @@ class OverlayFile : public RandomAccessFile {
 // A file being written while a unit is staged: its bytes join the overlay at close.
 class JournalEnv::StagedFile : public WritableFile {
  public:
-  StagedFile(std::shared_ptr<JournalEnv> env, std::string path, bool append)
-      : env_(std::move(env)), path_(std::move(path)), append_(append) {}
+  // `inTree`: what the tree holds at `path`, when the caller knows.
+  StagedFile(std::shared_ptr<JournalEnv> env, std::string path, bool append, std::optional<FileType> inTree)
+      : env_(std::move(env)), path_(std::move(path)), append_(append), inTree_(inTree) {}
   ~StagedFile() override { (void)close(); }
   Status append(std::string_view data) override {
     data_.append(data);
@@ -81,7 +85,7 @@ class JournalEnv::StagedFile : public WritableFile {
   Status close() override {
     if (closed_) return Status::ok();
     closed_ = true;
-    env_->stageFile(path_, std::move(data_), append_);
+    env_->stageFile(path_, std::move(data_), append_, inTree_);
     return Status::ok();
   }
 
@@ -89,6 +93,7 @@ class JournalEnv::StagedFile : public WritableFile {
   std::shared_ptr<JournalEnv> env_;
   std::string path_;
   bool append_;
+  std::optional<FileType> inTree_;
   std::string data_;
   bool closed_ = false;
 };
@@ -158,16 +163,16 @@ Result<std::string> JournalEnv::lowerContents(const std::string& path) {
   if (const Entry* w = windowed(path)) {
     if (w->state != Entry::State::File) return gone(path);
     if (!w->base) return w->data;
-    OPTDB_ASSIGN(std::string prefix, base_->readFile(path));
+    OPTDB_ASSIGN(std::string prefix, treeRead(path));
     prefix.resize(std::size_t(*w->base), '\0');
     return prefix + w->data;
   }
-  return base_->readFile(path);
+  return treeRead(path);
 }
 
 Result<FileType> JournalEnv::lowerType(const std::string& path) {
   if (const Entry* w = windowed(path)) return w->state == Entry::State::File ? FileType::File : FileType::None;
-  return base_->fileType(path);
+  return treeType(path);
 }
 
 Result<std::string> JournalEnv::contents(const std::string& path) {
@@ -184,14 +189,28 @@ Result<std::string> JournalEnv::contents(const std::string& path) {
 
 Result<bool> JournalEnv::exists(const std::string& path) {
   if (const Entry* e = visible(path)) return e->state == Entry::State::File;
-  OPTDB_ASSIGN(const FileType t, base_->fileType(path));
+  OPTDB_ASSIGN(const FileType t, treeType(path));
   return t != FileType::None;
 }
 
-void JournalEnv::stageFile(const std::string& path, std::string data, bool appended) {
+JournalEnv::Entry& JournalEnv::slotFor(const std::string& path, std::optional<FileType> inTree) {
   auto& slot = overlay_[path];
-  if (!slot) slot = std::make_unique<Entry>();
-  Entry& e = *slot;
+  if (!slot) {
+    slot = std::make_unique<Entry>();
+    if (auto w = window_.find(path); w != window_.end()) {
+      slot->inTree = w->second->inTree;
+    } else if (inTree) {
+      slot->inTree = *inTree != FileType::None;
+    } else {
+      auto t = treeType(path);
+      slot->inTree = !t || *t != FileType::None;
+    }
+  }
+  return *slot;
+}
+
+void JournalEnv::stageFile(const std::string& path, std::string data, bool appended, std::optional<FileType> inTree) {
+  Entry& e = slotFor(path, appended ? std::optional(FileType::File) : inTree);
   if (appended) {
     if (e.state == Entry::State::File && e.op && (ops_[*e.op].kind == Op::Kind::Put || ops_[*e.op].kind == Op::Kind::Append)) {
       // Appended again in this unit: one op holds it all.
@@ -224,6 +243,80 @@ void JournalEnv::stageFile(const std::string& path, std::string data, bool appen
   e.op = ops_.size() - 1;
 }
 
+// ---- what a window keeps of the tree it reads ----
+
+void JournalEnv::guard(const std::string& lock, const std::vector<std::string>& roots) {
+  for (const auto& r : roots) guardRoots_.emplace(r, lock);
+}
+
+const std::string* JournalEnv::keeper(const std::string& path) const {
+  if (!windowOpen_ || mode_ != Durability::Journal || guardRoots_.empty()) return nullptr;
+  for (std::string p = path; !p.empty(); p = parentOf(p)) {
+    auto it = guardRoots_.find(p);
+    if (it != guardRoots_.end()) return holdsExclusively(it->second) ? &it->second : nullptr;
+  }
+  return nullptr;
+}
+
+const JournalEnv::Clean* JournalEnv::kept(const std::string& path) const {
+  if (clean_.empty()) return nullptr;
+  const std::string* lock = keeper(path);
+  if (!lock) return nullptr;
+  auto it = clean_.find(path);
+  return it != clean_.end() && it->second.lock == *lock ? &it->second : nullptr;
+}
+
+void JournalEnv::keep(const std::string& path, FileType type, std::optional<std::string> data,
+                      std::optional<std::vector<DirEntry>> listing) {
+  const std::string* lock = keeper(path);
+  if (!lock) return;
+  Clean& c = clean_[path];
+  if (c.lock != *lock || c.type != type) c = Clean{};
+  c.lock = *lock;
+  c.type = type;
+  if (data) c.data = std::move(data);
+  if (listing) c.listing = std::move(listing);
+}
+
+void JournalEnv::forgetKept(const std::string& path) {
+  if (clean_.empty()) return;
+  clean_.erase(path);
+  clean_.erase(parentOf(path));
+}
+
+void JournalEnv::dropKept(const std::string& lock) {
+  std::erase_if(clean_, [&](const auto& kv) { return kv.second.lock == lock; });
+}
+
+Result<std::string> JournalEnv::treeRead(const std::string& path) {
+  if (const Clean* c = kept(path)) {
+    if (c->type == FileType::None) return gone(path);
+    if (c->data) return *c->data;
+  }
+  auto r = base_->readFile(path);
+  if (r) keep(path, FileType::File, *r, std::nullopt);
+  else if (r.status().code() == Code::NotFound) keep(path, FileType::None, std::nullopt, std::nullopt);
+  return r;
+}
+
+Result<FileType> JournalEnv::treeType(const std::string& path) {
+  if (const Clean* c = kept(path)) return c->type;
+  auto t = base_->fileType(path);
+  if (t) keep(path, *t, std::nullopt, std::nullopt);
+  return t;
+}
+
+Result<std::vector<DirEntry>> JournalEnv::treeList(const std::string& path) {
+  if (const Clean* c = kept(path)) {
+    if (c->type == FileType::None) return gone(path);
+    if (c->listing) return *c->listing;
+  }
+  auto r = base_->listDir(path);
+  if (r) keep(path, FileType::Dir, std::nullopt, *r);
+  else if (r.status().code() == Code::NotFound) keep(path, FileType::None, std::nullopt, std::nullopt);
+  return r;
+}
+
 // ---- Env: reads see the overlay ----
 
 Result<std::string> JournalEnv::readFile(const std::string& path) {
@@ -237,8 +330,9 @@ Result<std::unique_ptr<RandomAccessFile>> JournalEnv::newRandomAccessFile(const 
     if (e->state != Entry::State::File) return gone(path);
     std::unique_ptr<RandomAccessFile> prefix;
     if (e->base && *e->base > 0) {
-      if (e != windowed(path) && windowed(path)) {
-        // Appended to in this unit and in the window before it: read whole.
+      if ((e != windowed(path) && windowed(path)) || keeper(path)) {
+        // Appended to in this unit and in the window before it, or on a tree
+        // file the window keeps: read whole.
         OPTDB_ASSIGN(std::string all, contents(path));
         return std::unique_ptr<RandomAccessFile>(std::make_unique<OverlayFile>(nullptr, 0, std::move(all)));
       }
@@ -247,14 +341,19 @@ Result<std::unique_ptr<RandomAccessFile>> JournalEnv::newRandomAccessFile(const 
     return std::unique_ptr<RandomAccessFile>(
         std::make_unique<OverlayFile>(std::move(prefix), e->base.value_or(0), e->data));
   }
+  if (keeper(path)) {
+    // Kept whole, as the window keeps what it writes.
+    OPTDB_ASSIGN(std::string all, treeRead(path));
+    return std::unique_ptr<RandomAccessFile>(std::make_unique<OverlayFile>(nullptr, 0, std::move(all)));
+  }
   return base_->newRandomAccessFile(path);
 }
 
 Result<std::vector<DirEntry>> JournalEnv::listDir(const std::string& path) {
   OPTDB_TRY(ready());
-  if (overlay_.empty() && window_.empty()) return base_->listDir(path);
+  if (overlay_.empty() && window_.empty()) return treeList(path);
   if (const Entry* e = visible(path); e && e->state == Entry::State::NoDir) return gone(path);
-  auto listed = base_->listDir(path);
+  auto listed = treeList(path);
   if (!listed && listed.status().code() != Code::NotFound) return listed.status();
   std::vector<DirEntry> out = listed ? std::move(*listed) : std::vector<DirEntry>();
   const std::string prefix = path.empty() ? std::string() : path + "/";
@@ -284,7 +383,7 @@ Result<std::vector<DirEntry>> JournalEnv::listDir(const std::string& path) {
 Result<FileType> JournalEnv::fileType(const std::string& path) {
   OPTDB_TRY(ready());
   if (const Entry* e = visible(path)) return e->state == Entry::State::File ? FileType::File : FileType::None;
-  return base_->fileType(path);
+  return treeType(path);
 }
 
 Result<std::uint64_t> JournalEnv::fileSize(const std::string& path) {
@@ -292,6 +391,10 @@ Result<std::uint64_t> JournalEnv::fileSize(const std::string& path) {
   if (const Entry* e = visible(path)) {
     if (e->state != Entry::State::File) return gone(path);
     return e->base.value_or(0) + e->data.size();
+  }
+  if (const Clean* c = kept(path)) {
+    if (c->type == FileType::None) return gone(path);
+    if (c->data) return std::uint64_t(c->data->size());
   }
   return base_->fileSize(path);
 }
@@ -325,44 +428,49 @@ Result<std::unique_ptr<WritableFile>> JournalEnv::newWritableFile(const std::str
   OPTDB_TRY(ready());
   if (!staging()) {
     OPTDB_TRY(beforeDirectWrite());
+    forgetKept(path);
     return base_->newWritableFile(path);
   }
   // What the tree refuses to replace (a FIFO, a directory) is refused here too.
+  std::optional<FileType> inTree;
   if (!visible(path)) {
-    OPTDB_ASSIGN(const FileType t, base_->fileType(path));
-    if (t != FileType::None && t != FileType::File)
+    OPTDB_ASSIGN(inTree, treeType(path));
+    if (*inTree != FileType::None && *inTree != FileType::File)
       return Status::integrity(fmt::format("{}: not a regular file", path));
   }
-  return std::unique_ptr<WritableFile>(std::make_unique<StagedFile>(shared_from_this(), path, false));
+  return std::unique_ptr<WritableFile>(std::make_unique<StagedFile>(shared_from_this(), path, false, inTree));
 }
 
 Result<std::unique_ptr<WritableFile>> JournalEnv::newAppendableFile(const std::string& path) {
   OPTDB_TRY(ready());
   if (!staging()) {
     OPTDB_TRY(beforeDirectWrite());
+    forgetKept(path);
     return base_->newAppendableFile(path);
   }
   if (const Entry* e = visible(path)) {
     if (e->state != Entry::State::File) return gone(path);
   } else {
-    OPTDB_ASSIGN(const FileType t, base_->fileType(path));
+    OPTDB_ASSIGN(const FileType t, treeType(path));
     if (t == FileType::None) return gone(path);
     if (t != FileType::File) return Status::integrity(fmt::format("{}: not a regular file", path));
     OPTDB_ASSIGN(const std::uint64_t links, base_->linkCount(path));
     if (links != 1) return Status::integrity(fmt::format("{}: has {} links; not appended to", path, links));
   }
-  return std::unique_ptr<WritableFile>(std::make_unique<StagedFile>(shared_from_this(), path, true));
+  return std::unique_ptr<WritableFile>(std::make_unique<StagedFile>(shared_from_this(), path, true, FileType::File));
 }
 
 Status JournalEnv::rename(const std::string& from, const std::string& to) {
   OPTDB_TRY(ready());
   if (!staging()) {
     OPTDB_TRY(beforeDirectWrite());
+    forgetKept(from);
+    forgetKept(to);
     return base_->rename(from, to);
   }
   // The new name first, then the old one gone, as a rename leaves them.
   OPTDB_ASSIGN(std::string data, contents(from));
-  stageFile(to, std::move(data), false);
+  stageFile(to, std::move(data), false, std::nullopt);
   return stageRemove(from, /*collapse=*/true);
 }
 
@@ -370,6 +478,7 @@ Status JournalEnv::removeFile(const std::string& path) {
   OPTDB_TRY(ready());
   if (!staging()) {
     OPTDB_TRY(beforeDirectWrite());
+    forgetKept(path);
     return base_->removeFile(path);
   }
   return stageRemove(path, false);
@@ -382,8 +491,7 @@ Status JournalEnv::stageRemove(const std::string& path, bool collapse) {
   OPTDB_ASSIGN(const FileType inTree, lowerType(path));
   if (!e && inTree == FileType::None) return gone(path);
   if (!e && inTree == FileType::Dir) return Status::io(fmt::format("{}: Is a directory", path));
-  auto& slot = overlay_[path];
-  if (!slot) slot = std::make_unique<Entry>();
+  auto* slot = &slotFor(path, inTree);
   // A temporary file renamed never reaches the tree. Any other file made in
   // this unit does, and goes again, as the writer ordered it: an intent is
   // what a writer killed between its blocks leaves for the next one.
@@ -404,6 +512,7 @@ Status JournalEnv::removeDir(const std::string& path) {
   OPTDB_TRY(ready());
   if (!staging()) {
     OPTDB_TRY(beforeDirectWrite());
+    forgetKept(path);
     return base_->removeDir(path);
   }
   OPTDB_ASSIGN(auto entries, listDir(path));
@@ -420,6 +529,7 @@ Status JournalEnv::createDir(const std::string& path) {
   OPTDB_TRY(ready());
   // Directories are made at once: an empty one is nothing to any reader, and
   // a replay makes the parents of every file it writes.
+  forgetKept(path);
   OPTDB_TRY(base_->createDir(path));
   knownDirs_.insert(path);
   bool removed = false;  // by the unit staged now, or by the window
@@ -465,7 +575,6 @@ Result<std::unique_ptr<FileLock>> JournalEnv::lockFile(const std::string& path, 
 }
 
 void JournalEnv::released(HeldLock* lock) {
-  (void)lock;
   if (staging()) {
     bool any = std::any_of(ops_.begin(), ops_.end(), [](const Op& o) { return o.kind != Op::Kind{}; });
     if (any) {
@@ -475,6 +584,8 @@ void JournalEnv::released(HeldLock* lock) {
       if (Status s = commit(); !s) std::fprintf(stderr, "optdb: error: %s\n", s.message().c_str());
     }
   }
+  // What it kept of the tree stands only while its window's marker does.
+  if (lock->mode() == LockMode::Exclusive && !windowMarks_.count(lock->path())) dropKept(lock->path());
   std::erase(held_, lock);
   if (held_.empty()) dropStaged();
 }
@@ -679,6 +790,10 @@ Status JournalEnv::mergeIntoWindow(const std::string& lock) {
     } else {
       w = std::move(e);
     }
+    if (w->state == Entry::State::Gone && !w->inTree) {
+      window_.erase(path);  // made and removed within the window: the tree has nothing to hide
+      continue;
+    }
     w->lock = lock;
   }
   dropStaged();
@@ -696,6 +811,7 @@ bool JournalEnv::windowHolds(const std::string& lock, const std::string& text) {
 void JournalEnv::dropWindow(const std::string& lock) {
   std::erase_if(window_, [&](const auto& kv) { return kv.second->lock == lock; });
   windowMarks_.erase(lock);
+  dropKept(lock);
 }
 
 std::vector<Op> JournalEnv::windowOps(const std::string& lock) const {
@@ -759,6 +875,7 @@ Status JournalEnv::flushWindow() {
   }
   window_.clear();
   windowMarks_.clear();
+  clean_.clear();
   lastDeferred_.reset();
   return s;
 }
@@ -808,6 +925,7 @@ Status JournalEnv::makeDirs(const std::string& dir) {
   OPTDB_ASSIGN(const FileType t, base_->fileType(dir));
   if (t != FileType::Dir) {
     OPTDB_TRY(makeDirs(parentOf(dir)));
+    forgetKept(dir);
     OPTDB_TRY(base_->createDir(dir));
   }
   knownDirs_.insert(dir);
@@ -828,6 +946,7 @@ Status JournalEnv::putFile(const std::string& path, const std::string& data) {
 
 Status JournalEnv::apply(const std::vector<Op>& ops, bool again) {
   for (const auto& op : ops) {
+    forgetKept(op.path);
     switch (op.kind) {
       case Op::Kind::Put:
         OPTDB_TRY(putFile(op.path, op.data));
@@ -974,10 +1093,13 @@ Status JournalEnv::rollForward(const std::string& lockPath) {
   OPTDB_ASSIGN(auto h, readHeader());
   // A marker of an earlier generation: what it named was applied before that trim.
   if (!marker || !h || h->first.generation != marker->generation) return writeSmall(lockPath, "");
-  OPTDB_ASSIGN(std::string bytes, base_->readFile(paths_.journal));
-  const auto found = journal::replayable(journal::scanRecords(bytes, h->second, h->first.generation));
+  // The record it names and what follows it (a window's units after it).
+  OPTDB_ASSIGN(auto f, base_->newRandomAccessFile(paths_.journal));
+  const std::uint64_t end = f->size();
+  OPTDB_ASSIGN(std::string tail, f->read(marker->offset, std::size_t(end > marker->offset ? end - marker->offset : 0)));
+  const auto found = journal::scanRecords(tail, 0, h->first.generation);
   // Empty when its writer died in that append: nothing of it was applied.
-  const auto records = journal::markedRecords(found, lockPath, *marker);
+  const auto records = journal::markedRecords(found, lockPath, {marker->generation, 0, marker->nonce});
   if (!records.empty()) OPTDB_TRY(syncJournal());
   for (const journal::Found* f : records) {
     OPTDB_TRY(apply(f->record.ops, true));

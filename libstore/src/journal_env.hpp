@@ -90,6 +90,11 @@ class JournalEnv : public Env, public std::enable_shared_from_this<JournalEnv> {
   Status finishDead();
   // The records finishDead would finish, by the locks each names; nothing written.
   Result<std::vector<std::vector<std::string>>> deadUnits();
+  // What `lock` guards: the files at or under each of `roots` change only
+  // under it. In a flush window, what this process reads there while holding
+  // the lock is kept, as long as its window's marker stands (no one else has
+  // held the lock since), instead of being read again for each request.
+  void guard(const std::string& lock, const std::vector<std::string>& roots);
   // A flush window (see above), open until this env goes.
   void beginWindow() { windowOpen_ = true; }
   // The window's units durable (one flush) and in the tree; the window stays
@@ -123,7 +128,8 @@ class JournalEnv : public Env, public std::enable_shared_from_this<JournalEnv> {
   class StagedFile;
   class HeldLock;
   // `appended`: data goes after what the file holds (newAppendableFile).
-  void stageFile(const std::string& path, std::string data, bool appended);
+  // `inTree`: what the tree holds at `path`, when the caller has looked.
+  void stageFile(const std::string& path, std::string data, bool appended, std::optional<FileType> inTree);
   void released(HeldLock* lock);
 
  private:
@@ -155,6 +161,29 @@ class JournalEnv : public Env, public std::enable_shared_from_this<JournalEnv> {
   // A record of the journal's generation (the phase lock taken shared, into
   // `phase`), with a nonce of its own.
   Result<journal::Record> startRecord(std::unique_ptr<FileLock>& phase);
+  // What the window keeps of the tree (see guard()): the lock guarding `path`
+  // when this process holds it in a window, else nullptr.
+  struct Clean {
+    FileType type = FileType::None;
+    std::optional<std::string> data;
+    std::optional<std::vector<DirEntry>> listing;
+    std::string lock;
+  };
+  const std::string* keeper(const std::string& path) const;
+  const Clean* kept(const std::string& path) const;
+  void keep(const std::string& path, FileType type, std::optional<std::string> data,
+            std::optional<std::vector<DirEntry>> listing);
+  // `path` changed in the tree: it and its directory's listing forgotten.
+  void forgetKept(const std::string& path);
+  void dropKept(const std::string& lock);
+  // The tree's `path`, through what is kept of it.
+  Result<std::string> treeRead(const std::string& path);
+  Result<FileType> treeType(const std::string& path);
+  Result<std::vector<DirEntry>> treeList(const std::string& path);
+
+  // The unit's entry for `path`, made when there is none (`inTree`: what the
+  // tree holds there, when the caller has looked).
+  Entry& slotFor(const std::string& path, std::optional<FileType> inTree);
   // The window: a unit `rec` under its one lock appended, not flushed (the
   // phase lock held shared, in `phase`).
   Status appendDeferred(journal::Record rec, std::unique_ptr<FileLock> phase);
@@ -229,6 +258,8 @@ class JournalEnv : public Env, public std::enable_shared_from_this<JournalEnv> {
   std::map<std::string, std::unique_ptr<Entry>> window_;
   std::map<std::string, std::string> windowMarks_;  // lock → the marker this process wrote there
   std::optional<std::pair<std::uint64_t, std::uint64_t>> lastDeferred_;  // generation, nonce
+  std::map<std::string, std::string> guardRoots_;  // root → the lock guarding it
+  std::map<std::string, Clean> clean_;
 };
 
 }  // namespace optdb

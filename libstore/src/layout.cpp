@@ -21,6 +21,7 @@ std::string indexDir(const BlockId& id, Dialect dialect) {
 std::string indexName(const BlockId& id, Dialect dialect) { return dialect == Dialect::Trx ? kRevisionIndexFile : id; }
 std::string indexPath(const BlockId& id, Dialect dialect) { return join(indexDir(id, dialect), indexName(id, dialect)); }
 std::string lockPath(const BlockId& id) { return join(kLocksPath, id); }
+std::vector<std::string> lockedPaths(const BlockId& id) { return {id, indexPath(id, Dialect::Actions)}; }
 
 std::string encodeTrxFileName(const TrxId& trxId) {
   std::string out;

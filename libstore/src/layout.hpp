@@ -50,6 +50,8 @@ std::string indexDir(const BlockId& id, Dialect dialect);
 std::string indexName(const BlockId& id, Dialect dialect);
 std::string indexPath(const BlockId& id, Dialect dialect);
 std::string lockPath(const BlockId& id);
+// What the block's lock guards: its directory and its index under .optdb/.
+std::vector<std::string> lockedPaths(const BlockId& id);
 
 // "<trxId>.json" with ':' written %3A.
 std::string encodeTrxFileName(const TrxId& trxId);

@@ -106,6 +106,9 @@ class FileRawStorage : public RawStorage {
   Result<std::optional<Dialect>> directoryDialect(const BlockId& id);
   Status ensureDir(const std::string& dir);
   Status ensureLockDir(const std::string& dir);
+  // The lock file `path` in `dir`, which is made when missing.
+  Result<std::unique_ptr<FileLock>> lockIn(const std::string& dir, const std::string& path, LockMode mode,
+                                           double timeoutSeconds);
   Result<std::optional<std::string>> readIfExists(const std::string& path);
   Result<std::optional<Json>> readJson(const std::string& path);
   // The path of a transaction file, trying the encoded then the raw name.
@@ -129,6 +132,7 @@ class FileRawStorage : public RawStorage {
   std::optional<Dialect> storeDialect_;
   bool settingsRecorded_ = false;
   std::map<BlockId, Dialect> dialects_;  // as getMeta last found them
+  std::set<std::string> lockDirs_;       // lock directories found
   std::uint64_t tempCounter_ = 0;
   std::set<std::string> knownDirs_;  // directories seen to exist: no stat per write
   std::set<std::string> syncedDirs_;  // parents fsynced after their existing children were found
