@@ -241,8 +241,12 @@ Result<std::optional<std::chrono::system_clock::time_point>> MemEnv::modifiedTim
   return std::optional<std::chrono::system_clock::time_point>(n->modified);
 }
 
-Result<std::unique_ptr<FileLock>> MemEnv::lockFile(const std::string&, LockMode, double) {
-  // Tests drive a MemEnv from one thread; in-process exclusion is not modelled.
+Result<std::unique_ptr<FileLock>> MemEnv::lockFile(const std::string& path, LockMode, double) {
+  // Tests drive a MemEnv from one thread; in-process exclusion is not
+  // modelled. A lock file needs its directory, as on a disk.
+  std::lock_guard<std::mutex> l(mu_);
+  auto d = find(splitPath(path).first);
+  if (!d || d->type != FileType::Dir) return Status::notFound(path + ": no such directory");
   return std::make_unique<FileLock>();
 }
 

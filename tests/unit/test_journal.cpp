@@ -381,3 +381,14 @@ TEST_CASE("a flush window killed or cut at every mutation: a consistent prefix, 
     run(k, true);
   }
 }
+
+TEST_CASE("a lock directory removed while a process runs is made again at its next lock", "[journal]") {
+  auto env = seededCommitted();
+  Proc p(env);
+  pendOk(*p.repo, "t2", R"({"updates":{"b1":[["l",0,0,[2]]]}})");
+  // Another hand empties and removes .optdb/locks (the process found it once and looks no more).
+  for (const auto& e : env->listDir(".optdb/locks").value()) REQUIRE(env->removeFile(".optdb/locks/" + e.name).isOk());
+  REQUIRE(env->removeDir(".optdb/locks").isOk());
+  commitOk(*p.repo, "t2", {"b1"}, 2);
+  CHECK(listLength(*p.repo) == 2);
+}
