@@ -129,9 +129,11 @@ FileRawStorage::~FileRawStorage() { journal_->onDiscard({}); }
 
 Status FileRawStorage::persist() { return journal_->commit(); }
 
-void FileRawStorage::beginWindow() { journal_->beginWindow(); }
+bool FileRawStorage::beginWindow() { return journal_->beginWindow(); }
 
 Status FileRawStorage::flushWindow() { return journal_->flushWindow(); }
+
+Status FileRawStorage::endWindow() { return journal_->endWindow(); }
 
 Status FileRawStorage::finishInterruptedUnits() { return journal_->finishDead(); }
 

@@ -758,12 +758,21 @@ Status JournalEnv::appendDeferred(journal::Record rec, std::unique_ptr<FileLock>
     }
     ++stats_.units;
     ++stats_.deferred;
-    if (offset <= checkpointBytes_) return Status::ok();
+    // A window trims later than a unit does (fewer flushes for a restore),
+    // and then holds nothing more: the trim applied all of it, durably.
+    if (offset <= checkpointBytes_ * kWindowCheckpointFactor) return Status::ok();
   }
   phase.reset();
   auto x = base_->lockFile(paths_.phaseLock, LockMode::Exclusive, 0);
-  if (x) (void)trimLocked();  // applies the window's units so far; tried again later when it fails
+  if (x && trimLocked()) forgetWindow();  // tried again at the next unit when it fails
   return Status::ok();
+}
+
+void JournalEnv::forgetWindow() {
+  window_.clear();
+  windowMarks_.clear();
+  clean_.clear();
+  lastDeferred_.reset();
 }
 
 Status JournalEnv::mergeIntoWindow(const std::string& lock) {
@@ -838,6 +847,12 @@ std::vector<Op> JournalEnv::windowOps(const std::string& lock) const {
   return ops;
 }
 
+Status JournalEnv::endWindow() {
+  Status s = flushWindow();
+  windowOpen_ = false;
+  return s;
+}
+
 Status JournalEnv::flushWindow() {
   OPTDB_TRY(ready());
   if (windowMarks_.empty()) {
@@ -873,10 +888,7 @@ Status JournalEnv::flushWindow() {
     s = apply(windowOps(lock), true);
     if (s) s = writeSmall(lock, "");
   }
-  window_.clear();
-  windowMarks_.clear();
-  clean_.clear();
-  lastDeferred_.reset();
+  forgetWindow();
   return s;
 }
 

@@ -37,6 +37,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -74,6 +75,7 @@ class JournalEnv : public Env, public std::enable_shared_from_this<JournalEnv> {
   static std::shared_ptr<JournalEnv> create(std::shared_ptr<Env> base, JournalPaths paths, Durability mode,
                                             std::uint64_t checkpointBytes = kDefaultCheckpointBytes);
   static constexpr std::uint64_t kDefaultCheckpointBytes = 8u << 20;
+  static constexpr std::uint64_t kWindowCheckpointFactor = 8;  // a window's units are trimmed at 64 MiB
 
   // Makes what was staged since the last commit durable as one unit, then
   // applies it to the tree. On failure before the append nothing of it is
@@ -95,11 +97,13 @@ class JournalEnv : public Env, public std::enable_shared_from_this<JournalEnv> {
   // the lock is kept, as long as its window's marker stands (no one else has
   // held the lock since), instead of being read again for each request.
   void guard(const std::string& lock, const std::vector<std::string>& roots);
-  // A flush window (see above), open until this env goes.
-  void beginWindow() { windowOpen_ = true; }
+  // A flush window (see above); false when one is open already.
+  bool beginWindow() { return !std::exchange(windowOpen_, true); }
   // The window's units durable (one flush) and in the tree; the window stays
   // open. On failure each lock's units are left to its next holder.
   Status flushWindow();
+  // flushWindow(), and the window closed.
+  Status endWindow();
   const JournalStats& stats() const { return stats_; }
   Durability mode() const { return mode_; }
 
@@ -194,6 +198,8 @@ class JournalEnv : public Env, public std::enable_shared_from_this<JournalEnv> {
   // units forward); when they do not, they are dropped (the tree has them).
   bool windowHolds(const std::string& lock, const std::string& text);
   void dropWindow(const std::string& lock);
+  // Nothing held of the window any more (all of it is in the tree).
+  void forgetWindow();
   // The final state of `lock`'s window entries, as ops.
   std::vector<journal::Op> windowOps(const std::string& lock) const;
   bool holdsExclusively(const std::string& lock) const;

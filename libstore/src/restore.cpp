@@ -220,6 +220,27 @@ Result<std::size_t> validateArchives(ArchiveReader& reader) {
   }
 }
 
+// Restore's writes in one flush window (RawStorage::beginWindow): every block
+// restored made durable together at close(), not one flush per block; on any
+// other way out, what was restored so far is flushed too.
+class RestoreWindow {
+ public:
+  explicit RestoreWindow(RawStorage& raw) : raw_(raw), opened_(raw.beginWindow()) {}
+  RestoreWindow(const RestoreWindow&) = delete;
+  RestoreWindow& operator=(const RestoreWindow&) = delete;
+  ~RestoreWindow() {
+    if (opened_) (void)raw_.endWindow();  // after an error: what fails here, the next writer of each block finishes
+  }
+  Status close() {
+    if (!std::exchange(opened_, false)) return Status::ok();
+    return raw_.endWindow();
+  }
+
+ private:
+  RawStorage& raw_;
+  bool opened_;
+};
+
 // Restore's second pass over one input: each archive applied under its
 // block's lock, its outcome added to `summary`. Returns how many were read.
 // `onApplied` hears of each archive once it is applied (or refused).
@@ -252,10 +273,12 @@ Result<RestoreSummary> restoreArchives(RawStorage& raw, const std::vector<Archiv
   if (count == 0) return summary;  // nothing to write: not even the store directory
   std::set<BlockId> restored;
   OPTDB_ASSIGN(auto storeLock, lockWholeStore(raw, LockMode::Shared, lockTimeout));
+  RestoreWindow window(raw);
   for (const auto& in : inputs) {
     ArchiveReader reader(in.text, in.name);
     OPTDB_TRY(applyArchives(raw, reader, lockTimeout, summary, restored).status());
   }
+  OPTDB_TRY(window.close());
   return summary;
 }
 
@@ -402,6 +425,7 @@ Result<RestoreSummary> restoreArchiveStreams(RawStorage& raw, const std::vector<
   std::set<BlockId> restored;
   std::size_t applied = 0, done = 0;
   OPTDB_ASSIGN(auto storeLock, lockWholeStore(raw, LockMode::Shared, lockTimeout));
+  RestoreWindow window(raw);
   std::function<void(const BlockId&)> onApplied;
   if (progress) onApplied = [&](const BlockId& id) { progress(std::min(++done, count), count, id); };
   for (auto& in : streams) {
@@ -412,6 +436,7 @@ Result<RestoreSummary> restoreArchiveStreams(RawStorage& raw, const std::vector<
   if (applied != count)
     return Status::io(fmt::format("the input changed while it was being restored: {} archives validated, {} read again",
                                   count, applied));
+  OPTDB_TRY(window.close());
   return summary;
 }
 

@@ -31,7 +31,7 @@ Result<PendResult> Store::pend(const PendRequest& request) { return repo_->pend(
 Result<CommitResult> Store::commit(const TrxId& trxId, const std::vector<BlockId>& blockIds, Rev rev) {
   return repo_->commit(trxId, blockIds, rev);
 }
-void Store::beginWindow() { raw_->beginWindow(); }
+bool Store::beginWindow() { return raw_->beginWindow(); }
 
 Status Store::flushWindow() { return raw_->flushWindow(); }
 

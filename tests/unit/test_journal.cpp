@@ -9,6 +9,7 @@
 
 #include "journal_env.hpp"
 #include "journal_format.hpp"
+#include "optdb/archive.hpp"
 #include "optdb/file_raw_storage.hpp"
 #include "optdb/mem_env.hpp"
 #include "optdb/storage_repo.hpp"
@@ -391,4 +392,46 @@ TEST_CASE("a lock directory removed while a process runs is made again at its ne
   REQUIRE(env->removeDir(".optdb/locks").isOk());
   commitOk(*p.repo, "t2", {"b1"}, 2);
   CHECK(listLength(*p.repo) == 2);
+}
+
+TEST_CASE("restore flushes the journal a constant number of times, whatever the number of blocks, and loses none to a power cut",
+          "[journal]") {
+  auto runFor = [](int blocks) {
+    auto src = std::make_shared<MemEnv>();
+    {
+      Proc p(src);
+      for (int i = 0; i < blocks; ++i) {
+        const std::string id = fmt::format("r{}", i);
+        pendOk(*p.repo, "i" + id, R"({"inserts":{")" + id + R"(":)" + B(id, R"("l":[1])") + "}}");
+        commitOk(*p.repo, "i" + id, {id}, 1);
+      }
+    }
+    std::string text;
+    {
+      Proc p(src);
+      ArchiveRequest req;
+      req.all = true;
+      REQUIRE(writeArchives(*p.raw, req, [&](const BlockArchive& a) {
+                appendArchiveLine(text, a);
+                return Status::ok();
+              }).isOk());
+    }
+    auto dst = std::make_shared<MemEnv>();
+    std::uint64_t flushes = 0;
+    {
+      Proc p(dst);
+      auto r = restoreArchives(*p.raw, {{"input", text}}, 5);
+      REQUIRE(r.isOk());
+      CHECK(int(r->restored.size()) == blocks);
+      CHECK(p.raw->journal().stats().deferred >= std::uint64_t(blocks));
+      flushes = p.raw->journal().stats().flushes;
+    }
+    dst->powerCut();
+    Proc after(dst);
+    for (int i = 0; i < blocks; ++i) CHECK(readBlock(*after.repo, fmt::format("r{}", i)) == B(fmt::format("r{}", i), R"("l":[1])"));
+    return flushes;
+  };
+  const auto few = runFor(3), many = runFor(30);
+  CHECK(few <= 2);
+  CHECK(many == few);
 }

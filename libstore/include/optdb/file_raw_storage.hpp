@@ -71,8 +71,9 @@ class FileRawStorage : public RawStorage {
   Result<std::unique_ptr<FileLock>> lockStoreIfKept(LockMode mode, double timeoutSeconds) override;
   Status syncStore() override;
   Status persist() override;
-  void beginWindow() override;
+  bool beginWindow() override;
   Status flushWindow() override;
+  Status endWindow() override;
   Status finishInterruptedUnits() override;
   // Its .optdb/ directory, when there is one (restore spools there).
   std::optional<std::string> spoolDirectory() override;

@@ -168,9 +168,11 @@ class RawStorage {
   // durable, the window's units together. Until then other processes see
   // none of it, and this one sees all; a writer elsewhere that takes one of
   // its locks finishes its units first. Nothing to do where every write is
-  // durable at once.
-  virtual void beginWindow() {}
+  // durable at once. beginWindow() says whether it opened one (false: one is
+  // open already); endWindow() flushes it and closes it.
+  virtual bool beginWindow() { return false; }
   virtual Status flushWindow() { return Status::ok(); }
+  virtual Status endWindow() { return Status::ok(); }
   // Units of work that writers killed part way left, finished (a journaled
   // storage's next holder of their locks would finish each; repair finishes
   // them all first). Nothing to do where every write is durable at once.

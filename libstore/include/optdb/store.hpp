@@ -58,7 +58,7 @@ class Store {
 
   // batch --buffer (SPEC §8): the writes from here to each flushWindow()
   // made durable together, at it (RawStorage::beginWindow).
-  void beginWindow();
+  bool beginWindow();
   Status flushWindow();
 
   const StoreOptions& options() const { return repo_->options(); }
