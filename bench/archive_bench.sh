@@ -8,7 +8,8 @@
 # 1. Generates an NDJSON archive stream (python3): BLOCKS blocks (default 2000)
 #    of REVS revisions each (default 275), blocks of ~3 KB, each revision an
 #    update of a few hundred bytes, the lowest revision carrying `block`: >= 200 MB.
-# 2. Times `optdb --no-sync restore` of it into an empty store, `optdb archive
+# 2. Times `optdb --no-sync restore` of it into an empty store, the same
+#    restore durable (through the journal, issue 15), `optdb archive
 #    --all -o FILE` of that store, and json_floor (nlohmann parse + dump, the
 #    floor) on the same bytes; prints MB/s (input MB / wall seconds) and the
 #    ratio of each to the floor.
@@ -63,6 +64,11 @@ RESTORE_S=$SECS RESTORE_RSS=$RSS_MB
 timed restore_wide_pipe sh -c 'cat "$3" | "$1" --no-sync --store "$2" restore >/dev/null' sh "$OPTDB" "$WORK/wide-pipe" "$WORK/wide.ndjson"
 RESTORE_PIPE_S=$SECS RESTORE_PIPE_RSS=$RSS_MB
 rm -rf -- "$WORK/wide-pipe"
+# durable (issue 15): the same restore, made durable through the journal at its end
+echo "archive_bench: restore wide, durable ..." >&2
+timed restore_wide_durable sh -c '"$1" --store "$2" restore <"$3" >/dev/null' sh "$OPTDB" "$WORK/wide-durable" "$WORK/wide.ndjson"
+RESTORE_D_S=$SECS RESTORE_D_RSS=$RSS_MB
+rm -rf -- "$WORK/wide-durable"
 
 echo "archive_bench: archive --all (wide) ..." >&2
 timed archive_wide "$OPTDB" --no-sync --store "$WORK/wide" archive --all -o "$WORK/wide-out.ndjson"
@@ -80,6 +86,7 @@ LOUT_LINES=$(wc -l <"$WORK/long-out.ndjson")
 FLOOR_R=$(rate "$WIDE_MB" "$FLOOR_S")
 R_R=$(rate "$WIDE_MB" "$RESTORE_S")
 RP_R=$(rate "$WIDE_MB" "$RESTORE_PIPE_S")
+RD_R=$(rate "$WIDE_MB" "$RESTORE_D_S")
 A_R=$(rate "$OUT_MB" "$ARCHIVE_S")
 echo
 echo "archive/restore, $(nproc) cores; wide: $BLOCKS blocks x $REVS revisions = $WIDE_MB MB NDJSON (archive --all wrote $OUT_MB MB);"
@@ -88,6 +95,7 @@ printf '%-44s %9s %9s %10s %12s\n' case seconds MB/s "x floor" "peak RSS MB"
 printf '%-44s %9s %9s %10s %12s\n' "json_floor (parse+dump, nlohmann)" "$FLOOR_S" "$FLOOR_R" "1.00" "$FLOOR_RSS"
 printf '%-44s %9s %9s %10s %12s\n' "restore wide (file on stdin)" "$RESTORE_S" "$R_R" "$(ratio "$R_R" "$FLOOR_R")" "$RESTORE_RSS"
 printf '%-44s %9s %9s %10s %12s\n' "restore wide (pipe on stdin, spooled)" "$RESTORE_PIPE_S" "$RP_R" "$(ratio "$RP_R" "$FLOOR_R")" "$RESTORE_PIPE_RSS"
+printf '%-44s %9s %9s %10s %12s\n' "restore wide, durable (file on stdin)" "$RESTORE_D_S" "$RD_R" "$(ratio "$RD_R" "$FLOOR_R")" "$RESTORE_D_RSS"
 printf '%-44s %9s %9s %10s %12s\n' "archive --all wide (-o FILE)" "$ARCHIVE_S" "$A_R" "$(ratio "$A_R" "$FLOOR_R")" "$ARCHIVE_RSS"
 printf '%-44s %9s %9s %10s %12s\n' "restore long ($LONG revs, chunks of $CHUNK)" "$LRESTORE_S" "$(rate "$LONG_MB" "$LRESTORE_S")" "-" "$LRESTORE_RSS"
 printf '%-44s %9s %9s %10s %12s\n' "archive long --chunk $CHUNK" "$LARCHIVE_S" "$(rate "$LOUT_MB" "$LARCHIVE_S")" "-" "$LARCHIVE_RSS"

@@ -1111,7 +1111,11 @@ Status JournalEnv::rollForward(const std::string& lockPath) {
   OPTDB_ASSIGN(std::string tail, f->read(marker->offset, std::size_t(end > marker->offset ? end - marker->offset : 0)));
   const auto found = journal::scanRecords(tail, 0, h->first.generation);
   // Empty when its writer died in that append: nothing of it was applied.
-  const auto records = journal::markedRecords(found, lockPath, {marker->generation, 0, marker->nonce});
+  auto records = journal::markedRecords(found, lockPath, {marker->generation, 0, marker->nonce});
+  if (!records.empty()) {
+    OPTDB_ASSIGN(const bool whole, markedEverywhere(*records.front(), marker->generation, marker->offset));
+    if (!whole) records.clear();
+  }
   if (!records.empty()) OPTDB_TRY(syncJournal());
   for (const journal::Found* f : records) {
     OPTDB_TRY(apply(f->record.ops, true));
@@ -1136,6 +1140,17 @@ Status JournalEnv::syncJournal() {
   return s ? c : s;
 }
 
+Result<bool> JournalEnv::markedEverywhere(const journal::Found& f, std::uint64_t generation, std::uint64_t offset) {
+  if (f.record.locks.size() < 2) return true;
+  const std::string text = journal::encodeMarker({generation, offset, f.record.nonce});
+  for (const auto& l : f.record.locks) {
+    auto now = base_->readFile(l);
+    if (!now && now.status().code() != Code::NotFound) return now.status();
+    if (!now || *now != text) return false;
+  }
+  return true;
+}
+
 Result<JournalEnv::Marked> JournalEnv::marked(const std::vector<journal::Found>& found, std::uint64_t generation) {
   Marked out;
   std::set<std::string> locks;
@@ -1148,7 +1163,8 @@ Result<JournalEnv::Marked> JournalEnv::marked(const std::vector<journal::Found>&
     if (!m || m->generation != generation) continue;
     auto rs = journal::markedRecords(found, l, *m);
     if (rs.empty()) continue;
-    records.insert(rs.begin(), rs.end());
+    OPTDB_ASSIGN(const bool whole, markedEverywhere(*rs.front(), generation, rs.front()->offset));
+    if (whole) records.insert(rs.begin(), rs.end());
     out.locks.push_back(l);
   }
   for (const auto& f : found)

@@ -234,6 +234,12 @@ class JournalEnv : public Env, public std::enable_shared_from_this<JournalEnv> {
     std::vector<std::string> locks;
   };
   Result<Marked> marked(const std::vector<journal::Found>& found, std::uint64_t generation);
+  // Whether every lock of `f` (at `offset` of the journal of `generation`)
+  // still marks it. Markers are all written before the append and cleared
+  // only once the unit is applied whole: a unit over several locks that one
+  // of them no longer marks was applied, and its other blocks may have moved
+  // on since, under locks released; it must never be applied again.
+  Result<bool> markedEverywhere(const journal::Found& f, std::uint64_t generation, std::uint64_t offset);
   // The marked records of the journal `bytes` (records from `from`) applied, then their markers cleared.
   Status finishMarked(std::uint64_t generation, std::string_view bytes, std::size_t from);
   Status syncJournal();
