@@ -823,27 +823,31 @@ void JournalEnv::dropWindow(const std::string& lock) {
   dropKept(lock);
 }
 
-std::vector<Op> JournalEnv::windowOps(const std::string& lock) const {
-  std::vector<Op> ops, dirs;
+std::map<std::string, std::vector<Op>> JournalEnv::windowOps() const {
+  // One pass over the window (not one per lock: a restore's window holds
+  // thousands of blocks).
+  std::map<std::string, std::vector<Op>> ops, dirs;
   for (const auto& [path, w] : window_) {
-    if (w->lock != lock) continue;
     switch (w->state) {
       case Entry::State::File:
         if (w->base)
-          ops.push_back(Op{Op::Kind::Append, path, w->data, *w->base});
+          ops[w->lock].push_back(Op{Op::Kind::Append, path, w->data, *w->base});
         else
-          ops.push_back(Op{Op::Kind::Put, path, w->data, 0});
+          ops[w->lock].push_back(Op{Op::Kind::Put, path, w->data, 0});
         break;
       case Entry::State::Gone:
-        ops.push_back(Op{Op::Kind::Remove, path, {}, 0});
+        ops[w->lock].push_back(Op{Op::Kind::Remove, path, {}, 0});
         break;
       case Entry::State::NoDir:
-        dirs.push_back(Op{Op::Kind::RemoveDir, path, {}, 0});
+        dirs[w->lock].push_back(Op{Op::Kind::RemoveDir, path, {}, 0});
         break;
     }
   }
   // Directories last, the deepest first.
-  ops.insert(ops.end(), std::make_move_iterator(dirs.rbegin()), std::make_move_iterator(dirs.rend()));
+  for (auto& [lock, ds] : dirs) {
+    auto& to = ops[lock];
+    to.insert(to.end(), std::make_move_iterator(ds.rbegin()), std::make_move_iterator(ds.rend()));
+  }
   return ops;
 }
 
@@ -856,13 +860,14 @@ Status JournalEnv::endWindow() {
 Status JournalEnv::flushWindow() {
   OPTDB_TRY(ready());
   if (windowMarks_.empty()) {
-    window_.clear();
+    forgetWindow();
     return Status::ok();
   }
   Status s = linkJournal();
   if (s) s = syncJournal();
   if (s) ++stats_.flushes;
   const auto marks = windowMarks_;
+  auto byLock = windowOps();
   for (const auto& [lock, text] : marks) {
     if (!s) break;  // not known durable: each lock's next holder flushes and applies its units
     std::unique_ptr<FileLock> taken;
@@ -885,7 +890,7 @@ Status JournalEnv::flushWindow() {
       break;
     }
     if (!windowHolds(lock, now ? *now : std::string())) continue;
-    s = apply(windowOps(lock), true);
+    s = apply(byLock[lock], true);
     if (s) s = writeSmall(lock, "");
   }
   forgetWindow();

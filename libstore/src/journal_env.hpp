@@ -75,7 +75,7 @@ class JournalEnv : public Env, public std::enable_shared_from_this<JournalEnv> {
   static std::shared_ptr<JournalEnv> create(std::shared_ptr<Env> base, JournalPaths paths, Durability mode,
                                             std::uint64_t checkpointBytes = kDefaultCheckpointBytes);
   static constexpr std::uint64_t kDefaultCheckpointBytes = 8u << 20;
-  static constexpr std::uint64_t kWindowCheckpointFactor = 8;  // a window's units are trimmed at 64 MiB
+  static constexpr std::uint64_t kWindowCheckpointFactor = 4;  // a window's units are trimmed at 32 MiB
 
   // Makes what was staged since the last commit durable as one unit, then
   // applies it to the tree. On failure before the append nothing of it is
@@ -200,8 +200,8 @@ class JournalEnv : public Env, public std::enable_shared_from_this<JournalEnv> {
   void dropWindow(const std::string& lock);
   // Nothing held of the window any more (all of it is in the tree).
   void forgetWindow();
-  // The final state of `lock`'s window entries, as ops.
-  std::vector<journal::Op> windowOps(const std::string& lock) const;
+  // The final state of the window's entries, as ops, by lock.
+  std::map<std::string, std::vector<journal::Op>> windowOps() const;
   bool holdsExclusively(const std::string& lock) const;
   Result<bool> exists(const std::string& path);
   void dropStaged();
