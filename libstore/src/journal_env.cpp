@@ -159,14 +159,17 @@ void JournalEnv::dropStaged() {
   ops_.clear();
 }
 
+Result<std::string> JournalEnv::entryBytes(const Entry& e, const std::string& path,
+                                           Result<std::string> (JournalEnv::*below)(const std::string&)) {
+  if (e.state != Entry::State::File) return gone(path);
+  if (!e.base) return e.data;
+  OPTDB_ASSIGN(std::string prefix, (this->*below)(path));
+  prefix.resize(std::size_t(*e.base), '\0');
+  return prefix + e.data;
+}
+
 Result<std::string> JournalEnv::lowerContents(const std::string& path) {
-  if (const Entry* w = windowed(path)) {
-    if (w->state != Entry::State::File) return gone(path);
-    if (!w->base) return w->data;
-    OPTDB_ASSIGN(std::string prefix, treeRead(path));
-    prefix.resize(std::size_t(*w->base), '\0');
-    return prefix + w->data;
-  }
+  if (const Entry* w = windowed(path)) return entryBytes(*w, path, &JournalEnv::treeRead);
   return treeRead(path);
 }
 
@@ -176,14 +179,7 @@ Result<FileType> JournalEnv::lowerType(const std::string& path) {
 }
 
 Result<std::string> JournalEnv::contents(const std::string& path) {
-  if (auto it = overlay_.find(path); it != overlay_.end()) {
-    const Entry* e = it->second.get();
-    if (e->state != Entry::State::File) return gone(path);
-    if (!e->base) return e->data;
-    OPTDB_ASSIGN(std::string prefix, lowerContents(path));
-    prefix.resize(std::size_t(*e->base), '\0');
-    return prefix + e->data;
-  }
+  if (auto it = overlay_.find(path); it != overlay_.end()) return entryBytes(*it->second, path, &JournalEnv::lowerContents);
   return lowerContents(path);
 }
 
@@ -485,7 +481,8 @@ Status JournalEnv::removeFile(const std::string& path) {
 }
 
 Status JournalEnv::stageRemove(const std::string& path, bool collapse) {
-  const Entry* e = overlay_.count(path) ? overlay_[path].get() : nullptr;
+  auto found = overlay_.find(path);
+  const Entry* e = found != overlay_.end() ? found->second.get() : nullptr;
   if (e && e->state != Entry::State::File) return gone(path);
   // Below the unit: the window's entry, or the tree.
   OPTDB_ASSIGN(const FileType inTree, lowerType(path));

@@ -155,6 +155,10 @@ class JournalEnv : public Env, public std::enable_shared_from_this<JournalEnv> {
   const Entry* windowed(const std::string& path);
   // The bytes of `path` as this process sees it (staged, windowed or in the tree).
   Result<std::string> contents(const std::string& path);
+  // An entry's bytes at `path`: an append's come after the first `base`
+  // bytes of what lies below it (read with `below`).
+  Result<std::string> entryBytes(const Entry& e, const std::string& path,
+                                 Result<std::string> (JournalEnv::*below)(const std::string&));
   // The bytes of `path` below the unit staged now (windowed or in the tree).
   Result<std::string> lowerContents(const std::string& path);
   Result<FileType> lowerType(const std::string& path);
