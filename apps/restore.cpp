@@ -3,9 +3,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -31,12 +33,16 @@ void addRestore(CLI::App& app, Globals& g) {
   struct Args {
     std::vector<std::string> files;
     bool dryRun = false;
+    std::string jobs;
+    CLI::Option* jobsOpt = nullptr;
   };
   auto args = std::make_shared<Args>();
   auto* sub = app.add_subcommand("restore", "Load block archives (NDJSON, an object or an array) into the store");
   sub->add_option("files", args->files, "Archive files, or - for stdin (the default)")->type_name("FILE|-");
   sub->add_flag("--dry-run", args->dryRun,
                 "Validate and report, per archive, what would be written, skipped or refused; write nothing");
+  args->jobsOpt = sub->add_option("--jobs,-j", args->jobs, "Restore blocks in N threads (default: the CPUs, at most 4)")
+      ->type_name("N");
   acceptDashDashAnywhere(sub);
   sub->footer(
       "Reads NDJSON a line at a time, twice: to validate everything, then to apply it (stdin,\n"
@@ -49,6 +55,12 @@ void addRestore(CLI::App& app, Globals& g) {
   setAction(sub, g, [&g, args]() -> Status {
     std::vector<std::string> files = args->files;
     if (files.empty()) files.push_back("-");
+    unsigned jobs = std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
+    if (args->jobsOpt->count()) {
+      auto n = parseRev(args->jobs, "--jobs");
+      if (!n || *n < 1 || *n > 64) return Status::invalid(fmt::format("--jobs: expected a number from 1 to 64, got '{}'", args->jobs));
+      jobs = static_cast<unsigned>(*n);
+    }
     Files open;
     std::vector<ArchiveStream> inputs;
     bool stdinTaken = false;
@@ -78,7 +90,7 @@ void addRestore(CLI::App& app, Globals& g) {
       return Status::ok();
     }
     BlockProgress progress("restore", "archives");
-    OPTDB_ASSIGN(auto summary, store->restore(inputs, progress.callback()));
+    OPTDB_ASSIGN(auto summary, store->restore(inputs, progress.callback(), jobs));
     OPTDB_TRY(printJson(g, summary.toJson()));
     for (const auto& [id, reason] : summary.rejected) printError(fmt::format("block {}: archive skipped: {}", id, reason));
     g.exitCode = static_cast<int>(summary.exitCode());

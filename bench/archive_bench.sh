@@ -9,7 +9,8 @@
 #    of REVS revisions each (default 275), blocks of ~3 KB, each revision an
 #    update of a few hundred bytes, the lowest revision carrying `block`: >= 200 MB.
 # 2. Times `optdb --no-sync restore` of it into an empty store, the same
-#    restore durable (through the journal, issue 15), `optdb archive
+#    restore durable (through the journal, issue 15; by default in a thread
+#    per CPU, then with --jobs 1), `optdb archive
 #    --all -o FILE` of that store, and json_floor (nlohmann parse + dump, the
 #    floor) on the same bytes; prints MB/s (input MB / wall seconds) and the
 #    ratio of each to the floor.
@@ -69,6 +70,11 @@ echo "archive_bench: restore wide, durable ..." >&2
 timed restore_wide_durable sh -c '"$1" --store "$2" restore <"$3" >/dev/null' sh "$OPTDB" "$WORK/wide-durable" "$WORK/wide.ndjson"
 RESTORE_D_S=$SECS RESTORE_D_RSS=$RSS_MB
 rm -rf -- "$WORK/wide-durable"
+# the same in one thread (restore's default is a thread per CPU, at most 4)
+echo "archive_bench: restore wide, durable, --jobs 1 ..." >&2
+timed restore_wide_durable1 sh -c '"$1" --store "$2" restore --jobs 1 <"$3" >/dev/null' sh "$OPTDB" "$WORK/wide-durable1" "$WORK/wide.ndjson"
+RESTORE_D1_S=$SECS RESTORE_D1_RSS=$RSS_MB
+rm -rf -- "$WORK/wide-durable1"
 
 echo "archive_bench: archive --all (wide) ..." >&2
 timed archive_wide "$OPTDB" --no-sync --store "$WORK/wide" archive --all -o "$WORK/wide-out.ndjson"
@@ -87,6 +93,7 @@ FLOOR_R=$(rate "$WIDE_MB" "$FLOOR_S")
 R_R=$(rate "$WIDE_MB" "$RESTORE_S")
 RP_R=$(rate "$WIDE_MB" "$RESTORE_PIPE_S")
 RD_R=$(rate "$WIDE_MB" "$RESTORE_D_S")
+RD1_R=$(rate "$WIDE_MB" "$RESTORE_D1_S")
 A_R=$(rate "$OUT_MB" "$ARCHIVE_S")
 echo
 echo "archive/restore, $(nproc) cores; wide: $BLOCKS blocks x $REVS revisions = $WIDE_MB MB NDJSON (archive --all wrote $OUT_MB MB);"
@@ -96,6 +103,7 @@ printf '%-44s %9s %9s %10s %12s\n' "json_floor (parse+dump, nlohmann)" "$FLOOR_S
 printf '%-44s %9s %9s %10s %12s\n' "restore wide (file on stdin)" "$RESTORE_S" "$R_R" "$(ratio "$R_R" "$FLOOR_R")" "$RESTORE_RSS"
 printf '%-44s %9s %9s %10s %12s\n' "restore wide (pipe on stdin, spooled)" "$RESTORE_PIPE_S" "$RP_R" "$(ratio "$RP_R" "$FLOOR_R")" "$RESTORE_PIPE_RSS"
 printf '%-44s %9s %9s %10s %12s\n' "restore wide, durable (file on stdin)" "$RESTORE_D_S" "$RD_R" "$(ratio "$RD_R" "$FLOOR_R")" "$RESTORE_D_RSS"
+printf '%-44s %9s %9s %10s %12s\n' "restore wide, durable, --jobs 1" "$RESTORE_D1_S" "$RD1_R" "$(ratio "$RD1_R" "$FLOOR_R")" "$RESTORE_D1_RSS"
 printf '%-44s %9s %9s %10s %12s\n' "archive --all wide (-o FILE)" "$ARCHIVE_S" "$A_R" "$(ratio "$A_R" "$FLOOR_R")" "$ARCHIVE_RSS"
 printf '%-44s %9s %9s %10s %12s\n' "restore long ($LONG revs, chunks of $CHUNK)" "$LRESTORE_S" "$(rate "$LONG_MB" "$LRESTORE_S")" "-" "$LRESTORE_RSS"
 printf '%-44s %9s %9s %10s %12s\n' "archive long --chunk $CHUNK" "$LARCHIVE_S" "$(rate "$LOUT_MB" "$LARCHIVE_S")" "-" "$LARCHIVE_RSS"

@@ -44,6 +44,7 @@ _optdb_valued() {
     cancel) echo "--trx" ;;
     inspect) echo "--prom" ;;
     archive) echo "--from --to --rev --chunk -o" ;;
+    restore) echo "--jobs -j" ;;
     migrate) echo "--to" ;;
     forget) echo "--before -o" ;;
   esac

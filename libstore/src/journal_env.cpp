@@ -11,6 +11,8 @@
 
 #include <fmt/format.h>
 
+#include "layout.hpp"
+
 namespace optdb {
 
 using journal::Op;
@@ -267,7 +269,13 @@ void JournalEnv::keep(const std::string& path, FileType type, std::optional<std:
   const std::string* lock = keeper(path);
   if (!lock) return;
   Clean& c = clean_[path];
-  if (c.lock != *lock || c.type != type) c = Clean{};
+  if (c.lock != *lock || c.type != type) {
+    if (c.lock != *lock) {
+      if (!c.lock.empty()) keptByLock_[c.lock].erase(path);
+      keptByLock_[*lock].insert(path);
+    }
+    c = Clean{};
+  }
   c.lock = *lock;
   c.type = type;
   if (data) c.data = std::move(data);
@@ -276,12 +284,19 @@ void JournalEnv::keep(const std::string& path, FileType type, std::optional<std:
 
 void JournalEnv::forgetKept(const std::string& path) {
   if (clean_.empty()) return;
-  clean_.erase(path);
-  clean_.erase(parentOf(path));
+  for (const std::string& p : {path, parentOf(path)}) {
+    auto it = clean_.find(p);
+    if (it == clean_.end()) continue;
+    keptByLock_[it->second.lock].erase(p);
+    clean_.erase(it);
+  }
 }
 
 void JournalEnv::dropKept(const std::string& lock) {
-  std::erase_if(clean_, [&](const auto& kv) { return kv.second.lock == lock; });
+  auto paths = keptByLock_.find(lock);
+  if (paths == keptByLock_.end()) return;
+  for (const auto& p : paths->second) clean_.erase(p);
+  keptByLock_.erase(paths);
 }
 
 Result<std::string> JournalEnv::treeRead(const std::string& path) {
@@ -532,6 +547,7 @@ Status JournalEnv::createDir(const std::string& path) {
   bool removed = false;  // by the unit staged now, or by the window
   for (auto* layer : {&overlay_, &window_})
     if (auto it = layer->find(path); it != layer->end() && it->second->state == Entry::State::NoDir) {
+      if (layer == &window_) windowByLock_[it->second->lock].erase(path);
       layer->erase(it);
       removed = true;
     }
@@ -767,8 +783,10 @@ Status JournalEnv::appendDeferred(journal::Record rec, std::unique_ptr<FileLock>
 
 void JournalEnv::forgetWindow() {
   window_.clear();
+  windowByLock_.clear();
   windowMarks_.clear();
   clean_.clear();
+  keptByLock_.clear();
   lastDeferred_.reset();
 }
 
@@ -777,6 +795,7 @@ Status JournalEnv::mergeIntoWindow(const std::string& lock) {
   for (auto& [path, e] : overlay_) {
     e->op.reset();
     auto& w = window_[path];
+    if (w && w->lock != lock) windowByLock_[w->lock].erase(path);
     if (e->state == Entry::State::File && e->base && w && w->state == Entry::State::File) {
       // Appended to what the window holds of it.
       const std::uint64_t from = *e->base;
@@ -797,10 +816,12 @@ Status JournalEnv::mergeIntoWindow(const std::string& lock) {
       w = std::move(e);
     }
     if (w->state == Entry::State::Gone && !w->inTree) {
+      windowByLock_[lock].erase(path);
       window_.erase(path);  // made and removed within the window: the tree has nothing to hide
       continue;
     }
     w->lock = lock;
+    windowByLock_[lock].insert(path);
   }
   dropStaged();
   return s;
@@ -815,7 +836,12 @@ bool JournalEnv::windowHolds(const std::string& lock, const std::string& text) {
 }
 
 void JournalEnv::dropWindow(const std::string& lock) {
-  std::erase_if(window_, [&](const auto& kv) { return kv.second->lock == lock; });
+  // By the index: the window may hold thousands of locks (a restore's), and
+  // each may be dropped in turn (another process rolled them all forward).
+  if (auto paths = windowByLock_.find(lock); paths != windowByLock_.end()) {
+    for (const auto& p : paths->second) window_.erase(p);
+    windowByLock_.erase(paths);
+  }
   windowMarks_.erase(lock);
   dropKept(lock);
 }
@@ -950,7 +976,7 @@ Status JournalEnv::putFile(const std::string& path, const std::string& data) {
   const std::string dir = parentOf(path);
   OPTDB_TRY(makeDirs(dir));
   // A leading '.': what every reader skips and repair removes when left.
-  std::string tmp = fmt::format(".{}.jtmp.{}.{}", baseName(path), ::getpid(), tempCounter_++);
+  std::string tmp = fmt::format(".{}.jtmp.{}.{}", baseName(path), ::getpid(), layout::nextTempSerial());
   if (!dir.empty()) tmp = dir + "/" + tmp;
   Status s = writeSmall(tmp, data);
   if (s) s = base_->rename(tmp, path);

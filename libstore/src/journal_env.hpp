@@ -262,7 +262,6 @@ class JournalEnv : public Env, public std::enable_shared_from_this<JournalEnv> {
   std::vector<journal::Op> ops_;
   std::vector<HeldLock*> held_;
   std::set<std::string> knownDirs_;
-  std::uint64_t tempCounter_ = 0;
   std::uint64_t nonceBase_ = 0;
   std::uint64_t nonceCounter_ = 0;
   bool trimmedForDirect_ = false;
@@ -272,10 +271,12 @@ class JournalEnv : public Env, public std::enable_shared_from_this<JournalEnv> {
 
   bool windowOpen_ = false;
   std::map<std::string, std::unique_ptr<Entry>> window_;
+  std::map<std::string, std::set<std::string>> windowByLock_;  // lock → its paths in window_
   std::map<std::string, std::string> windowMarks_;  // lock → the marker this process wrote there
   std::optional<std::pair<std::uint64_t, std::uint64_t>> lastDeferred_;  // generation, nonce
   std::map<std::string, std::string> guardRoots_;  // root → the lock guarding it
   std::map<std::string, Clean> clean_;
+  std::map<std::string, std::set<std::string>> keptByLock_;  // lock → its paths in clean_
 };
 
 }  // namespace optdb

@@ -1,6 +1,8 @@
 // SPEC §2's paths and names: id and revision encodings, temporary names.
 #include "layout.hpp"
 
+#include <atomic>
+
 #include <fmt/format.h>
 
 namespace optdb::layout {
@@ -67,6 +69,11 @@ std::optional<Rev> decodeRevFileName(const std::string& fileName) {
 std::string tempFileName(const std::string& name, long pid, std::uint64_t counter, Dialect dialect) {
   if (dialect == Dialect::Actions) return fmt::format("{}.{}.{}.tmp", name, pid, counter);
   return fmt::format(".{}.tmp.{}.{}", name, pid, counter);
+}
+
+std::uint64_t nextTempSerial() {
+  static std::atomic<std::uint64_t> serial{0};
+  return serial.fetch_add(1, std::memory_order_relaxed);
 }
 
 bool isTempName(const std::string& name) {

@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -421,7 +422,7 @@ class PosixEnv : public Env {
     }
     const char* p = path.empty() ? "." : path.c_str();
     flags |= O_CLOEXEC;
-    static bool haveOpenat2 = true;
+    static std::atomic<bool> haveOpenat2{true};  // restore runs threads
     if (haveOpenat2) {
       struct open_how how;
       std::memset(&how, 0, sizeof how);

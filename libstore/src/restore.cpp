@@ -7,12 +7,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <deque>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -241,6 +245,20 @@ class RestoreWindow {
   bool opened_;
 };
 
+// One validated archive applied under its block's lock: the conflict that
+// made it skipped, if any.
+Result<std::optional<std::string>> applyArchive(RawStorage& raw, const BlockArchive& a, double lockTimeout) {
+  OPTDB_ASSIGN(auto locks, lockRecovered(raw, {a.blockId}, nullptr, lockTimeout));
+  return BlockStorage(a.blockId, raw).restoreArchive(a);
+}
+
+// An archive's outcome added to `summary`, in input order.
+void addOutcome(RestoreSummary& summary, std::set<BlockId>& restored, const BlockId& id,
+                const std::optional<std::string>& conflict) {
+  if (conflict) summary.rejected.emplace_back(id, *conflict);
+  else if (restored.insert(id).second) summary.restored.push_back(id);
+}
+
 // Restore's second pass over one input: each archive applied under its
 // block's lock, its outcome added to `summary`. Returns how many were read.
 // `onApplied` hears of each archive once it is applied (or refused).
@@ -251,13 +269,124 @@ Result<std::size_t> applyArchives(RawStorage& raw, ArchiveReader& reader, double
     OPTDB_ASSIGN(auto a, reader.next());
     if (!a) return applied;
     ++applied;
-    OPTDB_ASSIGN(auto locks, lockRecovered(raw, {a->blockId}, nullptr, lockTimeout));
-    OPTDB_ASSIGN(auto conflict, BlockStorage(a->blockId, raw).restoreArchive(*a));
-    if (conflict) summary.rejected.emplace_back(a->blockId, *conflict);
-    else if (restored.insert(a->blockId).second) summary.restored.push_back(a->blockId);
+    OPTDB_ASSIGN(auto conflict, applyArchive(raw, *a, lockTimeout));
+    addOutcome(summary, restored, a->blockId, conflict);
     if (onApplied) onApplied(a->blockId);
   }
 }
+
+// The second pass with its archives applied by `lanes.size()` threads, each
+// on a storage of its own (as separate processes would be: its own locks,
+// journal units and flush window) holding the store lock shared. A block's
+// archives all go to one lane, in input order; blocks run in parallel. The
+// reader (this thread) waits when a lane has kQueued archives waiting. On
+// the first failure every lane stops at its next archive; what each applied
+// is flushed, as a sequential restore flushes what it applied.
+class ParallelApply {
+ public:
+  ParallelApply(std::vector<std::shared_ptr<RawStorage>> storages, double lockTimeout,
+                std::function<void(const BlockId&)> onApplied)
+      : lockTimeout_(lockTimeout), onApplied_(std::move(onApplied)), lanes_(storages.size()) {
+    for (std::size_t i = 0; i < lanes_.size(); ++i) {
+      lanes_[i].raw = std::move(storages[i]);
+      lanes_[i].thread = std::thread([this, i] { run(lanes_[i]); });
+    }
+  }
+  ParallelApply(const ParallelApply&) = delete;
+  ParallelApply& operator=(const ParallelApply&) = delete;
+  ~ParallelApply() { (void)finish(); }
+
+  // The `index`th archive of the pass handed to its block's lane; false once a lane has failed.
+  bool add(std::size_t index, BlockArchive a) {
+    Lane& lane = lanes_[std::hash<std::string>{}(a.blockId) % lanes_.size()];
+    std::unique_lock<std::mutex> hold(mu_);
+    changed_.wait(hold, [&] { return failed_ || lane.queue.size() < kQueued; });
+    if (failed_) return false;
+    lane.queue.push_back(Item{index, std::move(a)});
+    changed_.notify_all();
+    return true;
+  }
+
+  // Every lane done and its window flushed: the first lane's failure, else the
+  // outcomes added to `summary` in input order.
+  Status finish(RestoreSummary* summary = nullptr, std::set<BlockId>* restored = nullptr) {
+    {
+      std::lock_guard<std::mutex> hold(mu_);
+      closed_ = true;
+      changed_.notify_all();
+    }
+    for (auto& lane : lanes_)
+      if (lane.thread.joinable()) lane.thread.join();
+    for (const auto& lane : lanes_)
+      if (!lane.status) return lane.status;
+    if (summary) {
+      std::vector<const Outcome*> all;
+      for (const auto& lane : lanes_)
+        for (const auto& o : lane.outcomes) all.push_back(&o);
+      std::sort(all.begin(), all.end(), [](const Outcome* a, const Outcome* b) { return a->index < b->index; });
+      for (const Outcome* o : all) addOutcome(*summary, *restored, o->blockId, o->conflict);
+    }
+    return Status::ok();
+  }
+
+ private:
+  static constexpr std::size_t kQueued = 1;  // memory: about 2 archives a lane
+  struct Item {
+    std::size_t index;
+    BlockArchive archive;
+  };
+  struct Outcome {
+    std::size_t index;
+    BlockId blockId;
+    std::optional<std::string> conflict;
+  };
+  struct Lane {
+    std::shared_ptr<RawStorage> raw;
+    std::thread thread;
+    std::deque<Item> queue;
+    std::vector<Outcome> outcomes;
+    Status status;
+  };
+
+  void run(Lane& lane) {
+    Status st = applyLane(lane);
+    std::lock_guard<std::mutex> hold(mu_);
+    lane.status = st;
+    if (!st) failed_ = true;
+    changed_.notify_all();
+  }
+
+  Status applyLane(Lane& lane) {
+    OPTDB_ASSIGN(auto storeLock, lockWholeStore(*lane.raw, LockMode::Shared, lockTimeout_));
+    RestoreWindow window(*lane.raw);
+    for (;;) {
+      std::optional<Item> item;
+      {
+        std::unique_lock<std::mutex> hold(mu_);
+        changed_.wait(hold, [&] { return failed_ || closed_ || !lane.queue.empty(); });
+        if (failed_ || lane.queue.empty()) break;
+        item.emplace(std::move(lane.queue.front()));
+        lane.queue.pop_front();
+        changed_.notify_all();
+      }
+      OPTDB_ASSIGN(auto conflict, applyArchive(*lane.raw, item->archive, lockTimeout_));
+      lane.outcomes.push_back(Outcome{item->index, item->archive.blockId, std::move(conflict)});
+      if (onApplied_) {
+        std::lock_guard<std::mutex> hold(mu_);
+        onApplied_(item->archive.blockId);
+      }
+    }
+    return window.close();
+  }
+
+  double lockTimeout_;
+  std::function<void(const BlockId&)> onApplied_;
+  std::vector<Lane> lanes_;
+  std::mutex mu_;
+  std::condition_variable changed_;
+  bool closed_ = false;
+  bool failed_ = false;
+};
 
 }  // namespace
 
@@ -404,7 +533,7 @@ class StreamInput {
 
 Result<RestoreSummary> restoreArchiveStreams(RawStorage& raw, const std::vector<ArchiveStream>& inputs,
                                              double lockTimeout, const std::string& spoolDir,
-                                             const BlockProgressFn& progress) {
+                                             const BlockProgressFn& progress, const RestoreThreads& threads) {
   std::vector<StreamInput> streams;
   streams.reserve(inputs.size());
   for (const auto& in : inputs) {
@@ -421,21 +550,43 @@ Result<RestoreSummary> restoreArchiveStreams(RawStorage& raw, const std::vector<
   RestoreSummary summary;
   if (count == 0) return summary;  // nothing to write: not even the store directory
   for (auto& in : streams) OPTDB_TRY(in.rewind());
-  // Second pass: the same archives again, applied one at a time.
+  // Second pass: the same archives again, applied one at a time (by blocks
+  // in parallel, with threads.jobs > 1).
   std::set<BlockId> restored;
   std::size_t applied = 0, done = 0;
   OPTDB_ASSIGN(auto storeLock, lockWholeStore(raw, LockMode::Shared, lockTimeout));
-  RestoreWindow window(raw);
   std::function<void(const BlockId&)> onApplied;
   if (progress) onApplied = [&](const BlockId& id) { progress(std::min(++done, count), count, id); };
+  const auto changed = [&] {
+    return Status::io(fmt::format("the input changed while it was being restored: {} archives validated, {} read again",
+                                  count, applied));
+  };
+  if (threads.jobs > 1 && threads.open && count > 1) {
+    std::vector<std::shared_ptr<RawStorage>> storages;
+    for (unsigned i = 0; i < std::min<std::size_t>(threads.jobs, count); ++i) {
+      OPTDB_ASSIGN(auto another, threads.open());
+      storages.push_back(std::move(another));
+    }
+    ParallelApply lanes(std::move(storages), lockTimeout, onApplied);
+    for (auto& in : streams) {
+      ArchiveReader reader = in.reader(true);
+      for (;;) {
+        OPTDB_ASSIGN(auto a, reader.next());
+        if (!a) break;
+        if (!lanes.add(applied++, std::move(*a))) break;  // a lane failed: finish() says how
+      }
+    }
+    OPTDB_TRY(lanes.finish(&summary, &restored));
+    if (applied != count) return changed();
+    return summary;
+  }
+  RestoreWindow window(raw);
   for (auto& in : streams) {
     ArchiveReader reader = in.reader(true);
     OPTDB_ASSIGN(const std::size_t n, applyArchives(raw, reader, lockTimeout, summary, restored, onApplied));
     applied += n;
   }
-  if (applied != count)
-    return Status::io(fmt::format("the input changed while it was being restored: {} archives validated, {} read again",
-                                  count, applied));
+  if (applied != count) return changed();
   OPTDB_TRY(window.close());
   return summary;
 }

@@ -6,8 +6,17 @@
 
 namespace optdb {
 
+namespace {
+
+// The layers below StorageRepo on the directory `location`.
+std::shared_ptr<RawStorage> openRaw(const std::string& location, const StoreOptions& options) {
+  return std::make_shared<FileRawStorage>(newPosixEnv(location), options.sync, options.layout);
+}
+
+}  // namespace
+
 Store::Store(std::string location, StoreOptions options) : location_(std::move(location)) {
-  raw_ = std::make_shared<FileRawStorage>(newPosixEnv(location_), options.sync, options.layout);
+  raw_ = openRaw(location_, options);
   repo_ = std::make_unique<StorageRepo>(raw_, options);
 }
 
@@ -95,8 +104,13 @@ Result<RestorePlan> Store::planRestore(const std::vector<ArchiveStream>& inputs)
   return planRestoreStreams(*raw_, inputs, options().lockTimeout);
 }
 
-Result<RestoreSummary> Store::restore(const std::vector<ArchiveStream>& inputs, const BlockProgressFn& progress) {
-  return restoreArchiveStreams(*raw_, inputs, options().lockTimeout, raw_->spoolDirectory().value_or(""), progress);
+Result<RestoreSummary> Store::restore(const std::vector<ArchiveStream>& inputs, const BlockProgressFn& progress,
+                                     unsigned jobs) {
+  RestoreThreads threads;
+  threads.jobs = jobs;
+  threads.open = [this]() -> Result<std::shared_ptr<RawStorage>> { return openRaw(location_, options()); };
+  return restoreArchiveStreams(*raw_, inputs, options().lockTimeout, raw_->spoolDirectory().value_or(""), progress,
+                               threads);
 }
 
 }  // namespace optdb

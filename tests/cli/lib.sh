@@ -195,6 +195,16 @@ make_history() {
   done
 }
 
+# msleep MS: sleeps a number of milliseconds.
+msleep() { sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"; }
+
+# killjob PID: kills a background job's whole process group (started under
+# set -m) and reaps it.
+killjob() {
+  kill -KILL -- "-$1" 2>/dev/null
+  wait "$1" 2>/dev/null
+}
+
 finish() {
   local took=$((SECONDS - STARTED))
   if ((FAILS)); then

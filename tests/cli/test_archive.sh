@@ -120,6 +120,23 @@ expect_rc 0
 expect_same_metas "$C"
 expect_same_reads "$C" 3
 
+case_ "restore --jobs: the same store from 1 thread and from 3; a bad count writes nothing"
+C1=$(mkstore)
+run --store "$C1" restore --jobs 1 "$WORK/shuffled.ndjson"
+expect_rc 0
+one=$(cat "$OUTF")
+C3=$(mkstore)
+run --store "$C3" restore -j 3 "$WORK/shuffled.ndjson"
+expect_rc 0
+expect_out "$one"
+expect_same_tree "$(tree_state "$C1")" "$C3"
+for bad in 0 65 x -1 ""; do
+  run --store "$WORK/none" restore --jobs "$bad" "$WORK/shuffled.ndjson"
+  expect_rc 2
+  expect_err_line "--jobs"
+  expect_same_tree "(absent)" "$WORK/none"
+done
+
 case_ "--to 150 and --from 150, the later half first, as a JSON array and NDJSON"
 run --store "$A" archive --all --to 150 -o "$WORK/lo.ndjson"
 expect_rc 0

@@ -68,14 +68,6 @@ while :; do
 done
 EOF
 
-# Sleeps a number of milliseconds.
-msleep() { sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"; }
-
-# Kills a background job's whole process group and reaps it.
-killjob() {
-  kill -KILL -- "-$1" 2>/dev/null
-  wait "$1" 2>/dev/null
-}
 
 verify() {
   case_ "after kill $1 (seed $SEED)"

@@ -230,14 +230,22 @@ if [[ -x /usr/bin/time ]]; then
   zstd -q -c "$WORK/big.ndjson" >"$WORK/big.zst" 2>/dev/null ||
     { M=$(mkstore); "$OPTDB" --no-sync --store "$M" restore "$WORK/big.ndjson" >/dev/null; "$OPTDB" --store "$M" archive --all -o "$WORK/big.zst"; }
   rss() { awk -F': ' '/Maximum resident set size/ {print $2}' "$1"; }
+  # One thread: restore holds one archive at a time. (With --jobs N, each
+  # thread holds one more and has one waiting: checked below.)
   M1=$(mkstore)
-  /usr/bin/time -v -o "$WORK/plain.time" "$OPTDB" --no-sync --store "$M1" restore "$WORK/big.ndjson" >/dev/null
+  /usr/bin/time -v -o "$WORK/plain.time" "$OPTDB" --no-sync --store "$M1" restore --jobs 1 "$WORK/big.ndjson" >/dev/null
   M2=$(mkstore)
-  /usr/bin/time -v -o "$WORK/zstd.time" "$OPTDB" --no-sync --store "$M2" restore "$WORK/big.zst" >"$OUTF"
+  /usr/bin/time -v -o "$WORK/zstd.time" "$OPTDB" --no-sync --store "$M2" restore --jobs 1 "$WORK/big.zst" >"$OUTF"
   expect_eq "restored" 40 "$(jq '.restored|length' "$OUTF")"
   M3=$(mkstore)
-  cat "$WORK/big.zst" | /usr/bin/time -v -o "$WORK/pipe.time" "$OPTDB" --no-sync --store "$M3" restore >/dev/null
-  plainKb=$(rss "$WORK/plain.time") zstdKb=$(rss "$WORK/zstd.time") pipeKb=$(rss "$WORK/pipe.time")
+  cat "$WORK/big.zst" | /usr/bin/time -v -o "$WORK/pipe.time" "$OPTDB" --no-sync --store "$M3" restore --jobs 1 >/dev/null
+  M4=$(mkstore)
+  /usr/bin/time -v -o "$WORK/jobs.time" "$OPTDB" --no-sync --store "$M4" restore --jobs 2 "$WORK/big.zst" >/dev/null
+  plainKb=$(rss "$WORK/plain.time") zstdKb=$(rss "$WORK/zstd.time") pipeKb=$(rss "$WORK/pipe.time") jobsKb=$(rss "$WORK/jobs.time")
+  echo "restore --jobs 2 max RSS: ${jobsKb} KiB"
+  expect_eq "RSS of --jobs 2 bounded by the archives in flight, not the input ($jobsKb KiB against $plainKb)" yes \
+    "$( ((jobsKb < plainKb * 3)) && echo yes)"
+  expect_eq "the same store from --jobs 2" "$(tree_state "$M1")" "$(tree_state "$M4")"
   inputKb=$(($(stat -c %s "$WORK/big.ndjson") / 1024))
   echo "restore max RSS: plain ${plainKb} KiB, zstd file ${zstdKb} KiB, zstd pipe ${pipeKb} KiB; input ${inputKb} KiB decompressed, $(($(stat -c %s "$WORK/big.zst") / 1024)) KiB compressed"
   for kb in "$zstdKb" "$pipeKb"; do

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -182,9 +183,17 @@ struct ArchiveStream {
 // temporary file in `spoolDir` (where it can: else $TMPDIR, else /tmp) and read back from it. A regular file that
 // changes between the passes is an error before anything is written.
 // `progress` hears of each archive applied: archives done, archives in all.
+// With `threads.jobs` > 1, the second pass applies blocks in parallel, each
+// thread on a storage `threads.open` gives (one per thread, on the same
+// store), a block's archives in input order on one of them; the summary is
+// the same, in input order.
+struct RestoreThreads {
+  unsigned jobs = 1;
+  std::function<Result<std::shared_ptr<RawStorage>>()> open;
+};
 Result<RestoreSummary> restoreArchiveStreams(RawStorage& raw, const std::vector<ArchiveStream>& inputs,
                                              double lockTimeout, const std::string& spoolDir,
-                                             const BlockProgressFn& progress = {});
+                                             const BlockProgressFn& progress = {}, const RestoreThreads& threads = {});
 
 // restore --dry-run: what restoreArchiveStreams would do, writing nothing.
 struct RestorePlanEntry {

@@ -134,7 +134,6 @@ class FileRawStorage : public RawStorage {
   bool settingsRecorded_ = false;
   std::map<BlockId, Dialect> dialects_;  // as getMeta last found them
   std::set<std::string> lockDirs_;       // lock directories found
-  std::uint64_t tempCounter_ = 0;
   std::set<std::string> knownDirs_;  // directories seen to exist: no stat per write
   std::set<std::string> syncedDirs_;  // parents fsynced after their existing children were found
 };

@@ -52,7 +52,10 @@ class Store {
   // twice under the store's own directory when there is one (the disk the
   // data goes to), else $TMPDIR, else /tmp.
   Status archive(const ArchiveRequest& request, const ArchiveSink& sink, const ArchiveProgress& progress = {});
-  Result<RestoreSummary> restore(const std::vector<ArchiveStream>& inputs, const BlockProgressFn& progress = {});
+  // `jobs` > 1: blocks restored in parallel by that many threads, each on
+  // its own handle on the store.
+  Result<RestoreSummary> restore(const std::vector<ArchiveStream>& inputs, const BlockProgressFn& progress = {},
+                                 unsigned jobs = 1);
   // restore --dry-run: what restore would do, writing nothing.
   Result<RestorePlan> planRestore(const std::vector<ArchiveStream>& inputs);
 
