@@ -3,11 +3,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <thread>
 
 #include <fmt/format.h>
 
@@ -55,7 +53,7 @@ void addRestore(CLI::App& app, Globals& g) {
   setAction(sub, g, [&g, args]() -> Status {
     std::vector<std::string> files = args->files;
     if (files.empty()) files.push_back("-");
-    unsigned jobs = std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
+    unsigned jobs = 0;  // the library's default
     if (args->jobsOpt->count()) {
       auto n = parseRev(args->jobs, "--jobs");
       if (!n || *n < 1 || *n > 64) return Status::invalid(fmt::format("--jobs: expected a number from 1 to 64, got '{}'", args->jobs));

@@ -350,7 +350,7 @@ Status FileRawStorage::ensureDir(const std::string& dir) {
 Status FileRawStorage::writeAtomic(const std::string& dir, const std::string& name, const std::string& data,
                                    Dialect dialect) {
   OPTDB_TRY(ensureDir(dir));
-  std::string tmp = join(dir, tempFileName(name, ::getpid(), nextTempSerial(), dialect));
+  std::string tmp = join(dir, tempFileName(name, dialect));
   auto file = env_->newWritableFile(tmp);
   if (!file) return file.status();
   Status s = (*file)->append(data);

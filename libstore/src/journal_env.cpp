@@ -269,11 +269,11 @@ void JournalEnv::keep(const std::string& path, FileType type, std::optional<std:
   const std::string* lock = keeper(path);
   if (!lock) return;
   Clean& c = clean_[path];
-  if (c.lock != *lock || c.type != type) {
-    if (c.lock != *lock) {
-      if (!c.lock.empty()) keptByLock_[c.lock].erase(path);
-      keptByLock_[*lock].insert(path);
-    }
+  if (c.lock != *lock) {
+    if (!c.lock.empty()) keptByLock_[c.lock].erase(path);
+    keptByLock_[*lock].insert(path);
+    c = Clean{};
+  } else if (c.type != type) {
     c = Clean{};
   }
   c.lock = *lock;
@@ -976,7 +976,7 @@ Status JournalEnv::putFile(const std::string& path, const std::string& data) {
   const std::string dir = parentOf(path);
   OPTDB_TRY(makeDirs(dir));
   // A leading '.': what every reader skips and repair removes when left.
-  std::string tmp = fmt::format(".{}.jtmp.{}.{}", baseName(path), ::getpid(), layout::nextTempSerial());
+  std::string tmp = layout::journalTempName(baseName(path));
   if (!dir.empty()) tmp = dir + "/" + tmp;
   Status s = writeSmall(tmp, data);
   if (s) s = base_->rename(tmp, path);

@@ -1,6 +1,8 @@
 // SPEC §2's paths and names: id and revision encodings, temporary names.
 #include "layout.hpp"
 
+#include <unistd.h>
+
 #include <atomic>
 
 #include <fmt/format.h>
@@ -66,14 +68,22 @@ std::optional<Rev> decodeRevFileName(const std::string& fileName) {
   return *r;
 }
 
-std::string tempFileName(const std::string& name, long pid, std::uint64_t counter, Dialect dialect) {
-  if (dialect == Dialect::Actions) return fmt::format("{}.{}.{}.tmp", name, pid, counter);
-  return fmt::format(".{}.tmp.{}.{}", name, pid, counter);
-}
+namespace {
 
 std::uint64_t nextTempSerial() {
   static std::atomic<std::uint64_t> serial{0};
   return serial.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+std::string tempFileName(const std::string& name, Dialect dialect) {
+  if (dialect == Dialect::Actions) return fmt::format("{}.{}.{}.tmp", name, ::getpid(), nextTempSerial());
+  return fmt::format(".{}.tmp.{}.{}", name, ::getpid(), nextTempSerial());
+}
+
+std::string journalTempName(const std::string& name) {
+  return fmt::format(".{}.jtmp.{}.{}", name, ::getpid(), nextTempSerial());
 }
 
 bool isTempName(const std::string& name) {

@@ -69,11 +69,13 @@ std::optional<Rev> decodeRevFileName(const std::string& fileName);
 // dialect's writers name it: trx ".<name>.tmp.<pid>.<n>" (a leading '.', so
 // that no reader takes it for data); actions "<name>.<pid>.<n>.tmp", as
 // upstream v0.24 does (its readers skip names not ending in .json).
-std::string tempFileName(const std::string& name, long pid, std::uint64_t counter, Dialect dialect);
-// The <n> of the next temporary name: counted for the whole process, so that
+// <pid> is this process's; <n> is counted for the whole process, so that
 // storages on one store in several threads (a parallel restore) never pick
 // the same name.
-std::uint64_t nextTempSerial();
+std::string tempFileName(const std::string& name, Dialect dialect);
+// The journal's own temporary name for `name` while it applies a unit:
+// ".<name>.jtmp.<pid>.<n>", counted as above.
+std::string journalTempName(const std::string& name);
 // A stray temporary file of any writer (SPEC §2): a name starting with '.',
 // or "<final name>.<digits>.<digits>.tmp". Never data; repair removes it.
 bool isTempName(const std::string& name);

@@ -1,6 +1,9 @@
 // The Store facade: opens the layers on a directory and hands each command to them.
 #include "optdb/store.hpp"
 
+#include <algorithm>
+#include <thread>
+
 #include "optdb/archive_file.hpp"
 #include "optdb/file_raw_storage.hpp"
 
@@ -107,7 +110,7 @@ Result<RestorePlan> Store::planRestore(const std::vector<ArchiveStream>& inputs)
 Result<RestoreSummary> Store::restore(const std::vector<ArchiveStream>& inputs, const BlockProgressFn& progress,
                                      unsigned jobs) {
   RestoreThreads threads;
-  threads.jobs = jobs;
+  threads.jobs = jobs ? jobs : std::clamp(std::thread::hardware_concurrency(), 1u, kDefaultRestoreJobs);
   threads.open = [this]() -> Result<std::shared_ptr<RawStorage>> { return openRaw(location_, options()); };
   return restoreArchiveStreams(*raw_, inputs, options().lockTimeout, raw_->spoolDirectory().value_or(""), progress,
                                threads);

@@ -195,6 +195,15 @@ make_history() {
   done
 }
 
+# kill_seed DEFAULT_KILLS: SEED (OPTDB_KILL_SEED, else random) seeds $RANDOM
+# and KILLS is OPTDB_KILLS, else DEFAULT_KILLS; says both, and how to replay.
+kill_seed() {
+  SEED=${OPTDB_KILL_SEED:-$(($(od -An -N2 -tu2 /dev/urandom)))}
+  KILLS=${OPTDB_KILLS:-$1}
+  echo "$TEST_NAME: seed $SEED, $KILLS kills (replay with OPTDB_KILL_SEED=$SEED)"
+  RANDOM=$SEED
+}
+
 # msleep MS: sleeps a number of milliseconds.
 msleep() { sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"; }
 

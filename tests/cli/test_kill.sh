@@ -22,10 +22,7 @@
 source "$(dirname "$0")/lib.sh"
 set -m  # each background job in its own process group, so that it dies whole
 
-SEED=${OPTDB_KILL_SEED:-$(($(od -An -N2 -tu2 /dev/urandom)))}
-KILLS=${OPTDB_KILLS:-200}
-echo "test_kill: seed $SEED, $KILLS kills (replay with OPTDB_KILL_SEED=$SEED)"
-RANDOM=$SEED
+kill_seed 200
 
 mkstore_fast S
 LOG=$WORK/committed.log # "trxId rev block…", one line per acknowledged commit

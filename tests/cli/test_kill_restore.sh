@@ -12,10 +12,7 @@
 source "$(dirname "$0")/lib.sh"
 set -m # each background job in its own process group, so that it dies whole
 
-SEED=${OPTDB_KILL_SEED:-$(($(od -An -N2 -tu2 /dev/urandom)))}
-KILLS=${OPTDB_KILLS:-30}
-echo "test_kill_restore: seed $SEED, $KILLS kills (replay with OPTDB_KILL_SEED=$SEED)"
-RANDOM=$SEED
+kill_seed 30
 
 case_ "setup: 16 blocks of 25 revisions, archived in chunks of 6"
 mkstore_fast A

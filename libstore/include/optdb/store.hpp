@@ -53,7 +53,8 @@ class Store {
   // data goes to), else $TMPDIR, else /tmp.
   Status archive(const ArchiveRequest& request, const ArchiveSink& sink, const ArchiveProgress& progress = {});
   // `jobs` > 1: blocks restored in parallel by that many threads, each on
-  // its own handle on the store.
+  // its own handle on the store; 0: one a CPU, at most kDefaultRestoreJobs.
+  static constexpr unsigned kDefaultRestoreJobs = 4;
   Result<RestoreSummary> restore(const std::vector<ArchiveStream>& inputs, const BlockProgressFn& progress = {},
                                  unsigned jobs = 1);
   // restore --dry-run: what restore would do, writing nothing.
