@@ -19,6 +19,7 @@
 
 #include <fmt/format.h>
 
+#include "optdb/rados_raw_storage.hpp"
 #include "optdb/text.hpp"
 
 namespace optdb::cli {
@@ -57,6 +58,10 @@ void acceptDashDashAnywhere(CLI::App* sub) {
 
 Result<std::string> storePath(const Globals& g) {
   if (g.store.empty()) return Status::invalid("no store given: use --store DIR or set OPTDB_STORE");
+  if (isRadosLocation(g.store)) {
+    OPTDB_TRY(parseRadosLocation(g.store).status());
+    return g.store;
+  }
   struct stat st;
   if (::stat(g.store.c_str(), &st) == 0 && !S_ISDIR(st.st_mode))
     return Status::invalid(fmt::format("store {} exists and is not a directory", g.store));
@@ -69,6 +74,7 @@ StoreOptions storeOptions(const Globals& g) {
   o.sync = !g.noSync && !(env && std::string(env) == "0");
   o.lockTimeout = g.lockTimeout;
   o.layout = g.layout;
+  o.cephConf = g.cephConf;
   return o;
 }
 

@@ -23,6 +23,7 @@ struct Globals {
   bool noSync = false;
   double lockTimeout = 30.0;
   std::optional<Dialect> layout;  // --layout / OPTDB_LAYOUT
+  std::string cephConf;           // --ceph-conf (a rados: store's cluster)
   int exitCode = 0;
 };
 

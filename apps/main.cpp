@@ -110,9 +110,13 @@ int main(int argc, char** argv) {
   app.require_subcommand(1, 1);
   app.fallthrough();
   app.set_version_flag("--version", std::string("optdb ") + OPTDB_VERSION);
-  app.add_option("--store", g.store, "The store directory (default: $OPTDB_STORE)")
+  app.add_option("--store", g.store,
+                 "The store: a directory, or rados:POOL[/NAMESPACE] (default: $OPTDB_STORE)")
       ->envname("OPTDB_STORE")
       ->type_name("DIR");
+  app.add_option("--ceph-conf", g.cephConf,
+                 "The Ceph configuration of a rados: store's cluster (default: $CEPH_CONF, else /etc/ceph/ceph.conf)")
+      ->type_name("FILE");
   app.add_flag("--pretty", g.pretty, "Indent JSON output by two spaces");
   app.add_flag("--no-sync", g.noSync, "Skip fsync (bulk loads); also OPTDB_SYNC=0");
   std::string lockTimeout;

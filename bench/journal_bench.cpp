@@ -44,7 +44,7 @@ Bench open(const std::string& dir, bool journal) {
   Bench b;
   b.env = std::make_shared<CountingEnv>(newPosixEnv(dir));
   b.raw = std::make_shared<FileRawStorage>(b.env, true, Dialect::Trx, journal);
-  b.repo = std::make_unique<StorageRepo>(b.raw, StoreOptions{true, 60.0, Dialect::Trx});
+  b.repo = std::make_unique<StorageRepo>(b.raw, StoreOptions{true, 60.0, Dialect::Trx, {}});
   return b;
 }
 

@@ -282,4 +282,38 @@ Json encodeMeta(const BlockMeta& m) {
   return j;
 }
 
+// ---- commit intents ----
+
+Json encodeIntent(const CommitIntent& intent) {
+  Json j = Json::object();
+  j["trxId"] = intent.trxId;
+  j["rev"] = intent.rev;
+  j["blockIds"] = intent.blockIds;
+  return j;
+}
+
+Result<CommitIntent> decodeIntent(std::string_view text, const std::string& path) {
+  auto j = parseJson(text, path);
+  if (!j) return Status::integrity(j.status().message());
+  auto malformed = [&](std::string_view why) {
+    return Status::integrity(fmt::format("{}: malformed commit intent: {}", path, why));
+  };
+  if (!j->is_object()) return malformed("not an object");
+  auto t = j->find("trxId");
+  if (t == j->end() || !t->is_string() || !validateTrxId(t->get<std::string>(), ""))
+    return malformed("trxId is not a transaction id");
+  CommitIntent in;
+  in.trxId = t->get<std::string>();
+  auto rev = decodeRev(j->value("rev", Json()), "rev");
+  if (!rev) return malformed(rev.status().message());
+  in.rev = *rev;
+  auto b = j->find("blockIds");
+  if (b == j->end() || !b->is_array()) return malformed("blockIds is not an array");
+  for (const auto& id : *b) {
+    if (!id.is_string() || !validateBlockId(id.get<std::string>(), "")) return malformed("blockIds holds an invalid block id");
+    in.blockIds.push_back(id.get<std::string>());
+  }
+  return in;
+}
+
 }  // namespace optdb

@@ -37,16 +37,6 @@ std::string rangesStamp(const Ranges& ranges) {
 
 std::string indexRecord(Rev rev) { return fmt::format("{:016d}\n", rev); }
 
-class VectorRevisionList : public RevisionList {
- public:
-  explicit VectorRevisionList(std::vector<Rev> revs) : revs_(std::move(revs)) {}
-  std::size_t size() const override { return revs_.size(); }
-  Result<Rev> at(std::size_t i) override { return revs_.at(i); }
-
- private:
-  std::vector<Rev> revs_;
-};
-
 // Reads the index a page of records at a time: a binary search and the
 // replay after it touch a few pages, not one pread per record. At most
 // kMaxPages are kept, so memory stays bounded whatever the history's length.
@@ -279,16 +269,8 @@ Result<bool> FileRawStorage::convertBlock(const BlockId& id, Dialect to) {
   }
   // 2. meta.json in the target's names: the block is now in `to`, and what is
   // left of the other dialect is the minority repair would convert.
-  BlockMeta converted = *meta;
-  converted.dialect = to;
-  if (to == Dialect::Actions && !converted.ranges.empty() && converted.ranges.front().start == 0) {
-    // The trx dialect claims revisions from 0; upstream v0.24 holds them from
-    // the first commit (and reads revision 0 of a range from 0 as revision 1).
-    OPTDB_ASSIGN(auto revs, listRevisions(id));
-    Range& first = converted.ranges.front();
-    if (!revs.empty() && (!first.end || revs.front() < *first.end)) first.start = revs.front();
-    else converted.ranges.erase(converted.ranges.begin());
-  }
+  OPTDB_ASSIGN(auto revs, listRevisions(id));
+  const BlockMeta converted = metaInDialect(*meta, to, revs.empty() ? std::nullopt : std::optional<Rev>(revs.front()));
   const bool metaChanged = (meta->latest && meta->dialect != to) || converted.ranges != meta->ranges;
   if (metaChanged) OPTDB_TRY(saveMeta(id, converted));
   dialects_[id] = to;
@@ -704,11 +686,7 @@ Result<std::vector<BlockId>> FileRawStorage::listBlocks() {
 }
 
 Status FileRawStorage::saveIntent(const CommitIntent& intent) {
-  Json j = Json::object();
-  j["trxId"] = intent.trxId;
-  j["rev"] = intent.rev;
-  j["blockIds"] = intent.blockIds;
-  return writeAtomic(kIntentsPath, encodeTrxFileName(intent.trxId), toJson(j));
+  return writeAtomic(kIntentsPath, encodeTrxFileName(intent.trxId), toJson(encodeIntent(intent)));
 }
 
 Status FileRawStorage::deleteIntent(const TrxId& trxId) {
@@ -765,30 +743,5 @@ Result<std::unique_ptr<FileLock>> FileRawStorage::lockBlock(const BlockId& id, d
   return lockIn(kLocksPath, lockPath(id), LockMode::Exclusive, timeoutSeconds);
 }
 
-// ---- commit intents ----
-
-Result<CommitIntent> FileRawStorage::decodeIntent(std::string_view text, const std::string& path) {
-  auto j = parseJson(text, path);
-  if (!j) return Status::integrity(j.status().message());
-  auto malformed = [&](std::string_view why) {
-    return Status::integrity(fmt::format("{}: malformed commit intent: {}", path, why));
-  };
-  if (!j->is_object()) return malformed("not an object");
-  auto t = j->find("trxId");
-  if (t == j->end() || !t->is_string() || !validateTrxId(t->get<std::string>(), ""))
-    return malformed("trxId is not a transaction id");
-  CommitIntent in;
-  in.trxId = t->get<std::string>();
-  auto rev = decodeRev(j->value("rev", Json()), "rev");
-  if (!rev) return malformed(rev.status().message());
-  in.rev = *rev;
-  auto b = j->find("blockIds");
-  if (b == j->end() || !b->is_array()) return malformed("blockIds is not an array");
-  for (const auto& id : *b) {
-    if (!id.is_string() || !validateBlockId(id.get<std::string>(), "")) return malformed("blockIds holds an invalid block id");
-    in.blockIds.push_back(id.get<std::string>());
-  }
-  return in;
-}
 
 }  // namespace optdb

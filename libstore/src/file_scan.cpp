@@ -10,6 +10,7 @@
 
 #include "layout.hpp"
 #include "optdb/file_raw_storage.hpp"
+#include "optdb/codec.hpp"
 
 namespace optdb {
 

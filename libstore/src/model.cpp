@@ -152,4 +152,14 @@ BlockMeta withLatest(BlockMeta meta, const TrxRev& latest) {
   return meta;
 }
 
+BlockMeta metaInDialect(BlockMeta meta, Dialect to, std::optional<Rev> lowestRevision) {
+  meta.dialect = to;
+  if (to == Dialect::Actions && !meta.ranges.empty() && meta.ranges.front().start == 0) {
+    Range& first = meta.ranges.front();
+    if (lowestRevision && (!first.end || *lowestRevision < *first.end)) first.start = *lowestRevision;
+    else meta.ranges.erase(meta.ranges.begin());
+  }
+  return meta;
+}
+
 }  // namespace optdb

@@ -6,13 +6,16 @@
 
 #include "optdb/archive_file.hpp"
 #include "optdb/file_raw_storage.hpp"
+#include "optdb/rados_raw_storage.hpp"
 
 namespace optdb {
 
 namespace {
 
-// The layers below StorageRepo on the directory `location`.
+// The layers below StorageRepo at `location`: a directory, or rados:POOL[/NAMESPACE] (SPEC §9).
 std::shared_ptr<RawStorage> openRaw(const std::string& location, const StoreOptions& options) {
+  if (isRadosLocation(location))
+    return std::make_shared<RadosRawStorage>(location, radosOptionsFromEnvironment(options.cephConf, options.layout));
   return std::make_shared<FileRawStorage>(newPosixEnv(location), options.sync, options.layout);
 }
 

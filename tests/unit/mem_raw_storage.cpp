@@ -29,13 +29,7 @@ std::string committedKind(Dialect d) { return std::string("committed.") + namesO
 
 std::string transformText(const Transform& t) { return toJson(encodeTransform(t)); }
 
-std::string intentText(const CommitIntent& in) {
-  Json j = Json::object();
-  j["trxId"] = in.trxId;
-  j["rev"] = in.rev;
-  j["blockIds"] = in.blockIds;
-  return toJson(j);
-}
+std::string intentText(const CommitIntent& in) { return toJson(encodeIntent(in)); }
 
 Problem tempProblem(const std::string& where) {
   return makeProblem(where, problem::kTempFile, "a leftover of an interrupted write");
@@ -389,15 +383,8 @@ Result<bool> MemRawStorage::convertBlock(const BlockId& id, Dialect to) {
   const bool moved = !from.empty();
   for (auto& [trx, t] : from) into.emplace(trx, std::move(t));
   from.clear();
-  BlockMeta converted = *meta;
-  converted.dialect = to;
-  if (to == Dialect::Actions && !converted.ranges.empty() && converted.ranges.front().start == 0) {
-    // As SPEC §2 migrate: upstream v0.24 holds revisions from the first commit.
-    Range& first = converted.ranges.front();
-    if (!b.revisions.empty() && (!first.end || b.revisions.begin()->first < *first.end))
-      first.start = b.revisions.begin()->first;
-    else converted.ranges.erase(converted.ranges.begin());
-  }
+  const BlockMeta converted = metaInDialect(
+      *meta, to, b.revisions.empty() ? std::nullopt : std::optional<Rev>(b.revisions.begin()->first));
   const bool metaChanged = (meta->latest && meta->dialect != to) || converted.ranges != meta->ranges;
   if (metaChanged || !b.metaText) {
     b.meta = converted;

@@ -112,7 +112,7 @@ struct Sim {
   }
   void reopen() {
     raw = std::make_shared<FileRawStorage>(env, true, Dialect::Trx);
-    repo = std::make_unique<StorageRepo>(raw, StoreOptions{true, 5.0, Dialect::Trx});
+    repo = std::make_unique<StorageRepo>(raw, StoreOptions{true, 5.0, Dialect::Trx, {}});
   }
   Result<ForgetResult> forget(Rev before, bool toArchive = true) {
     ForgetRequest req;
@@ -277,7 +277,7 @@ TEST_CASE("a zstd archive file gets a new frame after its old ones, and reads wh
 
 TEST_CASE("forget on a storage that is not a directory", "[forget]") {
   auto raw = std::make_shared<MemRawStorage>(Dialect::Trx);
-  StorageRepo repo(raw, StoreOptions{true, 5.0, Dialect::Trx});
+  StorageRepo repo(raw, StoreOptions{true, 5.0, Dialect::Trx, {}});
   auto h = writeHistory(repo);
   ForgetRequest req;
   req.before = 30;

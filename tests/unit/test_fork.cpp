@@ -54,7 +54,7 @@ void awaitStart(int startFd) {
 // only grows, one transaction per revision.
 [[noreturn]] void reader(const std::string& store, int startFd) {
   awaitStart(startFd);
-  auto repo = openStore(store, StoreOptions{false, 30.0, Dialect::Trx});
+  auto repo = openStore(store, StoreOptions{false, 30.0, Dialect::Trx, {}});
   std::map<BlockId, std::size_t> seen;
   for (int i = 0; i < 300; ++i) {
     auto g = repo->get(kBlocks);
@@ -72,7 +72,7 @@ void awaitStart(int startFd) {
 // One writer process: kCommitsEach transactions, each appending its id to every block's log.
 [[noreturn]] void child(const std::string& store, int k, int fd, int startFd) {
   awaitStart(startFd);
-  auto repo = openStore(store, StoreOptions{false, 30.0, Dialect::Trx});
+  auto repo = openStore(store, StoreOptions{false, 30.0, Dialect::Trx, {}});
   if (!repo) ::_exit(kOpen);
   const Policy policy = k % 3 == 0 ? Policy::Continue : k % 3 == 1 ? Policy::Fail : Policy::Wait;
   for (int i = 0; i < kCommitsEach; ++i) {
@@ -120,7 +120,7 @@ void awaitStart(int startFd) {
 TEST_CASE("concurrent writers in several processes", "[fork]") {
   TempDir dir("fork");
   {
-    auto repo = openStore(dir.path(), StoreOptions{false, 30.0, Dialect::Trx});
+    auto repo = openStore(dir.path(), StoreOptions{false, 30.0, Dialect::Trx, {}});
     PendRequest req;
     req.trxId = "init";
     for (const auto& id : kBlocks) req.transforms.inserts.emplace_back(id, parseJson(B(id), "b").value());
@@ -222,7 +222,7 @@ TEST_CASE("concurrent writers in several processes", "[fork]") {
   }
   CHECK(files > static_cast<size_t>(kChildren * kCommitsEach));
 
-  auto repo = openStore(dir.path(), StoreOptions{false, 30.0, Dialect::Trx});
+  auto repo = openStore(dir.path(), StoreOptions{false, 30.0, Dialect::Trx, {}});
   auto intents = repo->raw().listIntents();
   REQUIRE(intents.isOk());
   CHECK(intents->empty());

@@ -76,7 +76,7 @@ const std::string kB1 = R"({"header":{"id":"b1","type":"note","collectionId":"c1
 
 TEST_CASE("files written are byte-exact", "[format]") {
   TempDir dir("format");
-  auto repo = openStore(dir.path(), StoreOptions{true, 30.0, Dialect::Trx});  // with fsync, as a user runs it
+  auto repo = openStore(dir.path(), StoreOptions{true, 30.0, Dialect::Trx, {}});  // with fsync, as a user runs it
   // The input spells 1 as 1.0 and has integer-like keys out of JS order.
   pendOk(*repo, "t1",
          R"({"inserts":{"b1":{"header":{"id":"b1","type":"note","collectionId":"c1"},"text":"hi","n":1.0,"k":{"2":1,"1":2}}}})");
@@ -202,7 +202,7 @@ TEST_CASE("a store written in the reference layout reads and writes through open
   REQUIRE(pristine.size() > 10);
   TempDir dir("format");
   fs::copy(source, dir.path(), fs::copy_options::recursive);
-  auto repo = openStore(dir.path(), StoreOptions{false, 30.0, Dialect::Trx});
+  auto repo = openStore(dir.path(), StoreOptions{false, 30.0, Dialect::Trx, {}});
 
   const std::string H = R"("header":{"id":"notes","type":"list","collectionId":"c1"})";
   const std::string v1 = R"({"2":"two",)" + H + R"(,"items":["a"],"title":"Notes"})";

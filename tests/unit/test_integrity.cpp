@@ -48,7 +48,7 @@ struct Fixture {
   explicit Fixture(std::shared_ptr<Env> e = std::make_shared<MemEnv>()) : env(std::move(e)) { reopen(); }
   void reopen() {
     raw = std::make_shared<FileRawStorage>(env, true, Dialect::Trx);
-    repo = std::make_unique<StorageRepo>(raw, StoreOptions{true, 30.0, Dialect::Trx});
+    repo = std::make_unique<StorageRepo>(raw, StoreOptions{true, 30.0, Dialect::Trx, {}});
   }
 
   void pend(const TrxId& trx, const Transforms& t, Rev rev) {

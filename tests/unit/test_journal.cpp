@@ -25,7 +25,7 @@ struct Proc {  // one process on the store
   std::unique_ptr<StorageRepo> repo;
   explicit Proc(const std::shared_ptr<Env>& env, bool journal = true)
       : raw(std::make_shared<FileRawStorage>(env, true, Dialect::Trx, journal)),
-        repo(std::make_unique<StorageRepo>(raw, StoreOptions{true, 5.0, Dialect::Trx})) {}
+        repo(std::make_unique<StorageRepo>(raw, StoreOptions{true, 5.0, Dialect::Trx, {}})) {}
 };
 
 std::string latestLog(StorageRepo& repo) { return readBlock(repo, "b1"); }

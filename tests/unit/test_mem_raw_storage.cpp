@@ -44,7 +44,7 @@ struct Side {
     s->mem = std::make_shared<MemRawStorage>(d);
     s->raw = s->mem;
     // Over shared_ptr<MemRawStorage>, as StorageRepo takes any RawStorage.
-    s->repo = std::make_unique<StorageRepo>(s->mem, StoreOptions{true, lockTimeout, d});
+    s->repo = std::make_unique<StorageRepo>(s->mem, StoreOptions{true, lockTimeout, d, {}});
     return s;
   }
   static std::unique_ptr<Side> directory(Dialect d = Dialect::Trx) {
@@ -54,7 +54,7 @@ struct Side {
     s->file = std::make_shared<FileRawStorage>(s->env, true, std::nullopt);
     REQUIRE(s->file->setStoreDialect(d).isOk());
     s->raw = s->file;
-    s->repo = std::make_unique<StorageRepo>(s->file, StoreOptions{true, 30.0, d});
+    s->repo = std::make_unique<StorageRepo>(s->file, StoreOptions{true, 30.0, d, {}});
     return s;
   }
   static std::unique_ptr<Side> make(bool memory, Dialect d = Dialect::Trx) {

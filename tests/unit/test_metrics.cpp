@@ -37,7 +37,7 @@ struct Backend {
     } else {
       raw = std::make_shared<FileRawStorage>(std::make_shared<MemEnv>(), true, Dialect::Trx);
     }
-    repo = std::make_unique<StorageRepo>(raw, StoreOptions{true, 30.0, Dialect::Trx});
+    repo = std::make_unique<StorageRepo>(raw, StoreOptions{true, 30.0, Dialect::Trx, {}});
   }
 };
 

@@ -101,7 +101,7 @@ struct Sim {
   // A fresh process on the same disk.
   void reopen() {
     raw = std::make_shared<FileRawStorage>(env, true, Dialect::Trx, journal);
-    repo = std::make_unique<StorageRepo>(raw, StoreOptions{true, 30.0, Dialect::Trx});
+    repo = std::make_unique<StorageRepo>(raw, StoreOptions{true, 30.0, Dialect::Trx, {}});
   }
   bool pend(const Step& s) {
     PendRequest req;

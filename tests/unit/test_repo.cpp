@@ -19,6 +19,7 @@
 #include "optdb/mem_env.hpp"
 #include "optdb/storage_repo.hpp"
 #include "optdb/transform.hpp"
+#include "rados_support.hpp"
 #include "support.hpp"
 
 using namespace optdb;
@@ -26,12 +27,13 @@ using namespace optdb::test_support;
 
 namespace {
 
-// One store, reached through either backend. `another()` opens a second,
-// independent StorageRepo on the same files (another process, in effect).
+// One store, reached through any backend. `another()` opens a second,
+// independent StorageRepo on the same store (another process, in effect).
 struct Store {
   std::string kind;
   std::shared_ptr<MemEnv> mem;
   std::unique_ptr<TempDir> dir;
+  std::string rados;  // rados:POOL/NAMESPACE
   std::unique_ptr<StorageRepo> repo;
 
   static Store make(const std::string& kind) {
@@ -39,6 +41,8 @@ struct Store {
     s.kind = kind;
     if (kind == "mem") {
       s.mem = std::make_shared<MemEnv>();
+    } else if (kind == "rados") {
+      s.rados = freshRadosStore("repo");
     } else {
       s.dir = std::make_unique<TempDir>("repo");
     }
@@ -47,10 +51,23 @@ struct Store {
   }
   std::unique_ptr<StorageRepo> another() const {
     if (mem) return std::make_unique<StorageRepo>(std::make_shared<FileRawStorage>(mem, true, Dialect::Trx));
+    if (!rados.empty())
+      return std::make_unique<StorageRepo>(std::make_shared<RadosRawStorage>(rados, testRadosOptions(Dialect::Trx)),
+                                           StoreOptions{true, 30.0, Dialect::Trx, {}});
     // fsync costs ~10 ms here; durability is the crash test's business.
-    return openStore(dir->path(), StoreOptions{false, 30.0, Dialect::Trx});
+    return openStore(dir->path(), StoreOptions{false, 30.0, Dialect::Trx, {}});
   }
+  // Where the store is files (mem, posix): tests of file names use it.
+  bool onFiles() const { return rados.empty(); }
   Env& env() { return dynamic_cast<FileRawStorage&>(repo->raw()).env(); }
+  // Everything the store holds (for "nothing written" checks).
+  std::map<std::string, std::string> tree();
+  // What the store holds at `file` (on files) or `object` (rados: an object, or object#key).
+  std::optional<std::string> at(const std::string& file, const std::string& object) {
+    auto t = tree();
+    auto it = t.find(onFiles() ? file : object);
+    return it == t.end() ? std::nullopt : std::optional<std::string>(it->second);
+  }
   StorageRepo& operator*() { return *repo; }
   StorageRepo* operator->() { return repo.get(); }
 };
@@ -58,6 +75,8 @@ struct Store {
 // Every directory and file under the store, with the files' bytes; lock files
 // (empty, created by any writer that takes a lock) are not data.
 std::map<std::string, std::string> tree(Env& env) { return envTree(env, /*skipLocks=*/true); }
+
+std::map<std::string, std::string> Store::tree() { return onFiles() ? ::tree(env()) : radosTree(rados); }
 
 PendResult pend(StorageRepo& repo, const TrxId& trx, const std::string& transforms, std::optional<Rev> rev = {},
                 Policy policy = Policy::Continue, double timeout = 30) {
@@ -104,7 +123,7 @@ std::string getJson(StorageRepo& repo, const std::vector<BlockId>& ids, const Ge
   return toJson(r->toJson());
 }
 
-#define BACKEND() const std::string backend = GENERATE(as<std::string>{}, "mem", "posix"); \
+#define BACKEND() const std::string backend = GENERATE(from_range(testBackends({"mem", "posix"}))); \
   INFO("backend " << backend); \
   Store s = Store::make(backend)
 
@@ -166,7 +185,7 @@ TEST_CASE("stale pend and stale commit list what is missing", "[repo]") {
   apply(*s, "t2", R"({"inserts":{"c":)" + B("c", R"("l":[])") + R"(},"updates":{"b":[["l",0,0,[2]]]}})", 2);
   apply(*s, "t3", R"({"updates":{"a":[["l",0,0,[3]]],"c":[["l",0,0,[3]]]}})", 3);
   apply(*s, "t4", R"({"updates":{"a":[["l",0,0,[5]]],"b":[["l",0,0,[5]]]}})", 5);
-  auto before = tree(s.env());
+  auto before = s.tree();
 
   // One entry per transaction, sorted by rev, restricted to the blocks asked about (c is not).
   auto p = pend(*s, "t9", R"({"updates":{"a":[["l",0,0,[9]]],"b":[["l",0,0,[9]]]}})", 2);
@@ -176,7 +195,7 @@ TEST_CASE("stale pend and stale commit list what is missing", "[repo]") {
         R"({"trxId":"t2","rev":2,"transforms":{"inserts":{},"updates":{"b":[["l",0,0,[2]]]},"deletes":[]}},)"
         R"({"trxId":"t3","rev":3,"transforms":{"inserts":{},"updates":{"a":[["l",0,0,[3]]]},"deletes":[]}},)"
         R"({"trxId":"t4","rev":5,"transforms":{"inserts":{},"updates":{"a":[["l",0,0,[5]]],"b":[["l",0,0,[5]]]},"deletes":[]}}]})");
-  CHECK(tree(s.env()) == before);  // nothing written
+  CHECK(s.tree() == before);  // nothing written
 
   // rev = latest: the latest is missing.
   p = pend(*s, "t9", R"({"updates":{"b":[["l",0,0,[9]]]}})", 5);
@@ -189,12 +208,12 @@ TEST_CASE("stale pend and stale commit list what is missing", "[repo]") {
         R"({"trxId":"t1","rev":1,"transforms":{"inserts":{"a":)" + B("a", R"("l":[])") + R"(},"updates":{},"deletes":[]}},)"
         R"({"trxId":"t3","rev":3,"transforms":{"inserts":{},"updates":{"a":[["l",0,0,[3]]]},"deletes":[]}},)"
         R"({"trxId":"t4","rev":5,"transforms":{"inserts":{},"updates":{"a":[["l",0,0,[5]]]},"deletes":[]}}]})");
-  CHECK(tree(s.env()) == before);
+  CHECK(s.tree() == before);
 
   // Updates without rev are not checked; rev above latest is not stale.
   pendOk(*s, "t10", R"({"updates":{"a":[["l",0,0,[10]]]}})");
   pendOk(*s, "t11", R"({"updates":{"a":[["l",0,0,[11]]],"c":[["l",0,0,[11]]]}})", 6);
-  before = tree(s.env());
+  before = s.tree();
 
   // Commit at a rev some blocks already hold.
   auto c = s->commit("t11", {"a", "c"}, 3);
@@ -204,7 +223,7 @@ TEST_CASE("stale pend and stale commit list what is missing", "[repo]") {
         R"({"success":false,"missing":[)"
         R"({"trxId":"t3","rev":3,"transforms":{"inserts":{},"updates":{"a":[["l",0,0,[3]]],"c":[["l",0,0,[3]]]},"deletes":[]}},)"
         R"({"trxId":"t4","rev":5,"transforms":{"inserts":{},"updates":{"a":[["l",0,0,[5]]]},"deletes":[]}}]})");
-  CHECK(tree(s.env()) == before);
+  CHECK(s.tree() == before);
   // Only c is stale at 4; a (latest 5) too at 5.
   c = s->commit("t11", {"c"}, 4);
   REQUIRE(c.isOk());
@@ -227,18 +246,18 @@ TEST_CASE("pending policies c, f, r and w", "[repo]") {
   auto p = pend(*s, "p1", R"({"updates":{"a":[["l",0,0,["p1"]]]}})");
   CHECK(toJson(p.toJson()) == R"({"success":true,"pending":[],"blockIds":["a"]})");
   const std::string p2 = R"({"updates":{"a":[["l",0,0,["p2"]]],"b":[["l",0,0,["p2"]]]}})";
-  auto before = tree(s.env());
+  auto before = s.tree();
 
   p = pend(*s, "p2", p2, std::nullopt, Policy::Fail);
   CHECK(p.outcome == PendResult::Outcome::PendingConflict);
   CHECK(toJson(p.toJson()) == R"({"success":false,"pending":[{"blockId":"a","trxId":"p1"}]})");
-  CHECK(tree(s.env()) == before);
+  CHECK(s.tree() == before);
 
   p = pend(*s, "p2", p2, std::nullopt, Policy::Return);
   CHECK(p.outcome == PendResult::Outcome::PendingConflict);
   CHECK(toJson(p.toJson()) ==
         R"({"success":false,"pending":[{"blockId":"a","trxId":"p1","transform":{"updates":[["l",0,0,["p1"]]]}}]})");
-  CHECK(tree(s.env()) == before);
+  CHECK(s.tree() == before);
 
   p = pend(*s, "p2", p2, std::nullopt, Policy::Continue);
   CHECK(toJson(p.toJson()) ==
@@ -251,7 +270,7 @@ TEST_CASE("pending policies c, f, r and w", "[repo]") {
   CHECK(toJson(p.toJson()) == R"({"success":false,"pending":[{"blockId":"a","trxId":"p1"}]})");
 
   // w, and the pending never goes: answered as f once the timeout passes.
-  before = tree(s.env());
+  before = s.tree();
   auto t0 = std::chrono::steady_clock::now();
   p = pend(*s, "p3", R"({"updates":{"b":[["l",0,0,["p3"]]]}})", std::nullopt, Policy::Wait, 0.2);
   double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -259,7 +278,7 @@ TEST_CASE("pending policies c, f, r and w", "[repo]") {
   CHECK(toJson(p.toJson()) == R"({"success":false,"pending":[{"blockId":"b","trxId":"p2"}]})");
   CHECK(waited >= 0.19);
   CHECK(waited < 5);
-  CHECK(tree(s.env()) == before);
+  CHECK(s.tree() == before);
 
   // w, and another writer cancels the pending meanwhile.
   {
@@ -323,11 +342,11 @@ TEST_CASE("pending policies c, f, r and w", "[repo]") {
 TEST_CASE("commit: retries, partial commits, not-pending", "[repo]") {
   BACKEND();
   apply(*s, "t1", R"({"inserts":{"a":)" + B("a", R"("l":[])") + R"(,"b":)" + B("b", R"("l":[])") + "}}", 1);
-  auto before = tree(s.env());
+  auto before = s.tree();
   // Committing again at the same rev is a retry: it succeeds and changes nothing.
   commitOk(*s, "t1", {"a", "b"}, 1);
   commitOk(*s, "t1", {"b"}, 1);
-  CHECK(tree(s.env()) == before);
+  CHECK(s.tree() == before);
   apply(*s, "t2", R"({"updates":{"a":[["l",0,0,[2]]]}})", 2);
   commitOk(*s, "t1", {"a", "b"}, 1);  // still a retry on a block with newer revisions
   CHECK(read(*s, "a") == B("a", R"("l":[2])"));
@@ -338,14 +357,14 @@ TEST_CASE("commit: retries, partial commits, not-pending", "[repo]") {
 
   // Not pending on every block: not found, naming the block; nothing written.
   pendOk(*s, "t3", R"({"updates":{"a":[["l",0,0,[3]]]}})");
-  before = tree(s.env());
+  before = s.tree();
   c = s->commit("t3", {"a", "bee"}, 3);
   CHECK(c.status().code() == Code::NotFound);
   CHECK(c.status().message().find("bee") != std::string::npos);
-  CHECK(tree(s.env()) == before);
+  CHECK(s.tree() == before);
   c = s->commit("nope", {"a"}, 3);
   CHECK(c.status().code() == Code::NotFound);
-  CHECK(tree(s.env()) == before);
+  CHECK(s.tree() == before);
 
   // A commit whose revision file was written on one block before it stopped:
   // the retry finishes that block and commits the other.
@@ -519,31 +538,31 @@ TEST_CASE("a commit that cannot apply fails whole with nothing written", "[repo]
 
   // A bad splice on b.
   pendOk(*s, "bad1", R"({"updates":{"a":[["l",0,0,[1]]],"strb":[["s",0,0,["x"]]]}})");
-  auto before = tree(s.env());
+  auto before = s.tree();
   auto c = s->commit("bad1", {"a", "strb"}, 3);
   CHECK(c.status().code() == Code::InvalidInput);
   CHECK(c.status().message().find("strb") != std::string::npos);
-  CHECK(tree(s.env()) == before);
+  CHECK(s.tree() == before);
   // Listing the bad block first changes nothing.
   c = s->commit("bad1", {"strb", "a"}, 3);
   CHECK(c.status().code() == Code::InvalidInput);
-  CHECK(tree(s.env()) == before);
+  CHECK(s.tree() == before);
   // A splice on a missing member.
   pendOk(*s, "bad2", R"({"updates":{"a":[["l",0,0,[1]],["nope",0,0,[1]]]}})");
-  before = tree(s.env());
+  before = s.tree();
   CHECK(s->commit("bad2", {"a"}, 3).status().code() == Code::InvalidInput);
-  CHECK(tree(s.env()) == before);
+  CHECK(s.tree() == before);
 
   // Updates to a block deleted at its latest revision (deld), and to a block
   // never written (ghost; pend accepts them: it is decided at commit).
   for (const auto& [trx, bad] : std::vector<std::pair<std::string, std::string>>{{"bad3", "deld"}, {"bad4", "ghost"}}) {
     INFO(trx << " updates " << bad);
     pendOk(*s, trx, R"({"updates":{"a":[["l",0,0,[1]]],")" + bad + R"(":[["l",0,0,[1]]]}})");
-    before = tree(s.env());
+    before = s.tree();
     c = s->commit(trx, {"a", bad}, 3);
     CHECK(c.status().code() == Code::InvalidInput);
     CHECK(c.status().message().find(bad) != std::string::npos);
-    CHECK(tree(s.env()) == before);
+    CHECK(s.tree() == before);
   }
 
   CHECK(read(*s, "a") == B("a", R"("l":[])"));
@@ -558,7 +577,7 @@ TEST_CASE("a commit that cannot apply fails whole with nothing written", "[repo]
 TEST_CASE("pend validates shape before writing", "[repo]") {
   BACKEND();
   apply(*s, "t1", R"({"inserts":{"a":)" + B("a", R"("l":[])") + "}}", 1);
-  auto before = tree(s.env());
+  auto before = s.tree();
   auto tryPend = [&](const TrxId& trx, Transforms t) {
     PendRequest req;
     req.trxId = trx;
@@ -568,10 +587,10 @@ TEST_CASE("pend validates shape before writing", "[repo]") {
   // A trxId already committed on one of its blocks: a committed transform is never replaced.
   auto r = s->pend(tryPend("t1", T(R"({"updates":{"a":[["l",0,0,[1]]]}})")));
   CHECK(r.status().code() == Code::InvalidInput);
-  CHECK(tree(s.env()) == before);
+  CHECK(s.tree() == before);
   r = s->pend(tryPend("t1", T(R"({"updates":{"z":[["l",0,0,[1]]],"a":[["l",0,0,[1]]]}})")));
   CHECK(r.status().code() == Code::InvalidInput);
-  CHECK(tree(s.env()) == before);
+  CHECK(s.tree() == before);
   // Transforms built in code are checked as the decoder checks them.
   Transforms badHeader;
   badHeader.inserts.emplace_back("n", parse(B("other", R"("v":1)")));
@@ -583,7 +602,7 @@ TEST_CASE("pend validates shape before writing", "[repo]") {
   badId.deletes.push_back("../a");
   CHECK(s->pend(tryPend("t2", badId)).status().code() == Code::InvalidInput);
   CHECK(s->pend(tryPend("bad trx", T(R"({"deletes":["a"]})"))).status().code() == Code::InvalidInput);
-  CHECK(tree(s.env()) == before);
+  CHECK(s.tree() == before);
 
   // Re-pending replaces the transform.
   pendOk(*s, "t3", R"({"updates":{"a":[["l",0,0,["first"]]]}})");
@@ -611,13 +630,13 @@ TEST_CASE("pendings are sorted bytewise by decoded TrxId", "[repo]") {
   REQUIRE(p.pending.size() == expected.size());
   for (size_t i = 0; i < expected.size(); ++i) CHECK(p.pending[i].trxId == expected[i]);
   // The ':' is %3A on disk.
-  CHECK(*s.env().fileType("a/pend/tx%3Ab.json") == FileType::File);
+  CHECK(s.at("a/pend/tx%3Ab.json", "p.tx:b.a"));
   GetContext ctx;
   ctx.trxId = "tx:b";
   CHECK(state(*s, "a", ctx).block);
   commitOk(*s, "tx:b", {"a"}, 2);
-  CHECK(*s.env().fileType("a/trx/tx%3Ab.json") == FileType::File);
-  CHECK(s.env().readFile("a/revs/2.json").value() == "tx:b");
+  CHECK(s.at("a/trx/tx%3Ab.json", "t.tx:b.a"));
+  CHECK(s.at("a/revs/2.json", "b.a#r.0000000000000002").value_or("") == "tx:b");
 }
 
 TEST_CASE("cancel", "[repo]") {
@@ -647,11 +666,11 @@ TEST_CASE("cancel", "[repo]") {
   CHECK(read(*s, "b") == B("b", R"("l":[])"));
   // A block created by pend keeps meta.json (and its directory) after cancel.
   pendOk(*s, "c3", R"({"inserts":{"n":)" + B("n", R"("v":1)") + "}}");
-  CHECK(s.env().readFile("n/meta.json").value() == R"({"ranges":[[0]]})");
+  CHECK(s.at("n/meta.json", "b.n#meta").value_or("") == R"({"ranges":[[0]]})");
   r = s->cancel("c3", {"n"});
   REQUIRE(r.isOk());
   CHECK(toJson(r->toJson()) == R"({"success":true,"cancelled":["n"],"committed":[]})");
-  CHECK(s.env().readFile("n/meta.json").value() == R"({"ranges":[[0]]})");
+  CHECK(s.at("n/meta.json", "b.n#meta").value_or("") == R"({"ranges":[[0]]})");
   auto blocks = s->raw().listBlocks();
   REQUIRE(blocks.isOk());
   CHECK(*blocks == std::vector<BlockId>{"a", "b", "n"});
@@ -661,9 +680,9 @@ TEST_CASE("cancel", "[repo]") {
   // An interrupted commit (its intent recorded) cannot be cancelled.
   pendOk(*s, "c4", R"({"updates":{"a":[["l",0,0,[4]]]}})");
   REQUIRE(s->raw().saveIntent({"c4", 3, {"a"}}).isOk());
-  auto before = tree(s.env());
+  auto before = s.tree();
   CHECK(s->cancel("c4", {"a"}).status().code() == Code::Integrity);
-  CHECK(tree(s.env()) == before);
+  CHECK(s.tree() == before);
   // The next commit locking a finishes it; then cancel reports it committed.
   pendOk(*s, "c5", R"({"updates":{"a":[["l",0,0,[5]]]}})");
   commitOk(*s, "c5", {"a"}, 4);
@@ -746,10 +765,11 @@ TEST_CASE("retention: bounded replay, every revision equal to a replay from scra
   INFO("longest replay " << maxReplay);
   CHECK(maxReplay > 0);  // some reads do replay: not every revision is materialized
   // The tip is materialized; not every revision is.
-  CHECK(*s.env().fileType("r/blocks/u100.json") == FileType::File);
-  auto mats = s.env().listDir("r/blocks");
-  REQUIRE(mats.isOk());
-  CHECK(mats->size() < history.size());
+  auto listing = s->raw().listBlock("r");
+  REQUIRE(listing.isOk());
+  const auto mats = listing->materialized;
+  CHECK(mats.count("u100"));
+  CHECK(mats.size() < history.size());
   // Through get too.
   CHECK(read(*s, "r", latest - step) != read(*s, "r", latest));
   // Every transform is kept.
@@ -763,8 +783,8 @@ TEST_CASE("retention: bounded replay, every revision equal to a replay from scra
   }
   // Materializations gone (another process pruning, a restored tree): reads
   // fall back to older ones and replay, with the same results.
-  for (const auto& e : *mats)
-    if (e.name != "u32.json") REQUIRE(s.env().removeFile("r/blocks/" + e.name).isOk());
+  for (const auto& [trx, item] : mats)
+    if (trx != "u32") REQUIRE(s->raw().deleteMaterialized("r", trx).isOk());
   for (Rev target = 0; target <= latest + step; target += 1) {
     std::optional<Json> expected;
     for (const auto& [r, t] : history) {
@@ -780,7 +800,7 @@ TEST_CASE("retention: bounded replay, every revision equal to a replay from scra
 
 TEST_CASE("finishing interrupted commits follows the writers' lock protocol: never beside a repair", "[repo]") {
   TempDir dir("recover-lock");
-  auto s = openStore(dir.path(), StoreOptions{false, 0.2, Dialect::Trx});
+  auto s = openStore(dir.path(), StoreOptions{false, 0.2, Dialect::Trx, {}});
   apply(*s, "t1", R"({"inserts":{"a":)" + B("a", R"("l":[])") + "}}", 1);
   pendOk(*s, "c1", R"({"updates":{"a":[["l",0,0,[1]]]}})");
   REQUIRE(s->raw().saveIntent({"c1", 2, {"a"}}).isOk());

@@ -63,6 +63,10 @@ MetaReading decodeMetaLeniently(const Json& j);
 // {"ranges","latest"?}, latest in the meta's dialect.
 Json encodeMeta(const BlockMeta& m);
 
+// A commit intent {"trxId","rev","blockIds"}; decoding's Integrity names `where`.
+Json encodeIntent(const CommitIntent& intent);
+Result<CommitIntent> decodeIntent(std::string_view text, const std::string& where);
+
 // What every codec's messages share, so that errors name the path at fault alike.
 namespace codec {
 std::string typeName(const Json& j);

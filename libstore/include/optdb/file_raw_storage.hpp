@@ -91,8 +91,6 @@ class FileRawStorage : public RawStorage {
   bool syncing() const { return sync_; }
 
   // The names of the tree are in layout.hpp.
-  // One commit intent file's contents; Integrity naming `path` when malformed.
-  static Result<CommitIntent> decodeIntent(std::string_view text, const std::string& path);
 
  private:
   // Temp file (named as `dialect`'s writers name it), fsync, rename, directory

@@ -82,6 +82,11 @@ BlockMeta newBlockMeta(Dialect dialect);
 // dialect: trx adds `[rev]` when not held; actions adds `[previous latest, or
 // rev]` and merges, as upstream v0.24 does. The one rule for "set latest".
 BlockMeta withLatest(BlockMeta meta, const TrxRev& latest);
+// `meta` as migrate writes it in dialect `to` (SPEC §2), given the block's
+// lowest revision record: into actions, a range from 0 starts at that
+// revision (upstream v0.24 holds revisions from the first commit, and reads
+// revision 0 of a range from 0 as revision 1), or goes when it holds none.
+BlockMeta metaInDialect(BlockMeta meta, Dialect to, std::optional<Rev> lowestRevision);
 
 // Recorded before a commit touches any block, removed once all are done.
 struct CommitIntent {

@@ -31,6 +31,17 @@ class RevisionList {
   Result<std::size_t> lowerBound(Rev rev);
 };
 
+// The list held in memory: a storage whose index is read whole (or none).
+class VectorRevisionList : public RevisionList {
+ public:
+  explicit VectorRevisionList(std::vector<Rev> revs) : revs_(std::move(revs)) {}
+  std::size_t size() const override { return revs_.size(); }
+  Result<Rev> at(std::size_t i) override { return revs_.at(i); }
+
+ private:
+  std::vector<Rev> revs_;
+};
+
 class RawStorage {
  public:
   virtual ~RawStorage() = default;

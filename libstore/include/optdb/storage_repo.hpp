@@ -18,6 +18,7 @@ struct StoreOptions {
   bool sync = true;           // false: skip fsyncs (--no-sync)
   double lockTimeout = 30.0;  // seconds to wait for a lock; 0: try once
   std::optional<Dialect> layout;  // the dialect new blocks take (--layout); nullopt: the store's
+  std::string cephConf;           // a rados: store's cluster (--ceph-conf); empty: $CEPH_CONF, /etc/ceph/ceph.conf
 };
 
 struct GetContext {
