@@ -176,6 +176,12 @@ std::uint64_t RadosRawStorage::roundTrips() const {
   return c.reads + c.writes;
 }
 
+std::pair<std::uint64_t, std::uint64_t> RadosRawStorage::roundTripsByKind() const {
+  if (!pool_) return {0, 0};
+  auto c = pool_->counts();
+  return {c.reads, c.writes};
+}
+
 // ---- locks ----
 
 namespace {

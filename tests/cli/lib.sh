@@ -35,14 +35,69 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # A new empty store directory (removed at exit); its path on stdout.
-mkstore() { mktemp -d "$WORK/store.XXXXXX"; }
+# OPTDB_TEST_BACKEND=rados (tests/rados/with_cluster.sh): stores are fresh
+# namespaces of a RADOS pool, looked into with $OPTDB_RADOS_ITEM
+# (tests/rados/rados_item.cpp); the helpers below take a store's paths as on a
+# directory ($S/b1/meta.json) and find the object or omap entry that holds it.
+on_rados() { [[ ${OPTDB_TEST_BACKEND:-} == rados ]]; }
+
+mkstore() {
+  if on_rados; then
+    printf 'rados:%s/%s-%s-%s\n' "$OPTDB_TEST_RADOS_POOL" "$TEST_NAME" "$BASHPID" "$(date +%s%N)"
+  else
+    mktemp -d "$WORK/store.XXXXXX"
+  fi
+}
+
+# rados_item PATH: STORE and ITEM for a directory-layout PATH under a rados: store.
+rados_item() {
+  local path=$1 store rest id kind name
+  store=$(cut -d/ -f1-2 <<<"$path"); rest=${path#"$store"/}
+  id=${rest%%/*}; rest=${rest#"$id"}; rest=${rest#/}
+  name=${rest#*/}; name=${name%.json}; name=${name//%3A/:}
+  case $rest in
+    meta.json) printf '%s b.%s#meta\n' "$store" "$id" ;;
+    revs/*) printf '%s b.%s#r.%016d\n' "$store" "$id" "$name" ;;
+    pend/*) kind=p ;;& trx/*) kind=t ;;& actions/*) kind=a ;;& blocks/*) kind=m ;;&
+    pend/* | trx/* | actions/* | blocks/*) printf '%s %s.%s.%s\n' "$store" "$kind" "$name" "$id" ;;
+    *) printf '%s ?%s\n' "$store" "$rest" ;;
+  esac
+}
+
+# store_where STORE PATH: how optdb's messages name PATH: relative to a
+# directory store, or the RADOS item (object, or object#key) holding it.
+store_where() {
+  if [[ $1 == rados:* ]]; then local w; w=$(rados_item "$2"); echo "${w#* }"; else echo "${2#"$1"/}"; fi
+}
+
+# store_read PATH: the bytes at PATH (a file, or its RADOS item); fails when absent.
+store_read() {
+  if [[ $1 == rados:* ]]; then
+    local where; where=$(rados_item "$1")
+    "$OPTDB_RADOS_ITEM" get ${where}
+  else
+    cat "$1" 2>/dev/null
+  fi
+}
+
+# store_write PATH BYTES: PATH made to hold BYTES behind optdb's back (damage tests).
+store_write() {
+  if [[ $1 == rados:* ]]; then
+    local where; where=$(rados_item "$1")
+    printf '%s' "$2" | "$OPTDB_RADOS_ITEM" put ${where}
+  else
+    printf '%s' "$2" >"$1"
+  fi
+}
 
 # Like mkstore, but on tmpfs (/dev/shm) when there is one: for tests that make
 # thousands of files and measure concurrency, not the disk. Sets the variable
 # named by $1 (not a $(…) call: the directory must be registered for cleanup here).
 mkstore_fast() {
   local d
-  if [[ -d /dev/shm && -w /dev/shm ]] && d=$(mktemp -d "/dev/shm/optdb-${TEST_NAME}.XXXXXX"); then
+  if on_rados; then
+    d=$(mkstore)
+  elif [[ -d /dev/shm && -w /dev/shm ]] && d=$(mktemp -d "/dev/shm/optdb-${TEST_NAME}.XXXXXX"); then
     FAST_DIRS+=("$d")
   else
     d=$(mkstore)
@@ -141,6 +196,10 @@ expect_err_lines() {
 # out .optdb/ (lock files may appear there). Equal fingerprints = nothing written.
 tree_state() {
   local dir=$1
+  if [[ $dir == rados:* ]]; then
+    local d; d=$("$OPTDB_RADOS_ITEM" dump "$dir") || return 1
+    echo "${d:-(absent)}"; return
+  fi
   [[ -e $dir ]] || { echo "(absent)"; return; }
   if [[ -f $dir ]]; then sha256sum <"$dir"; return; fi
   (cd "$dir" && find . -mindepth 1 ! -path './.optdb' ! -path './.optdb/*' -printf '%y %p\n' | LC_ALL=C sort)
@@ -157,13 +216,16 @@ expect_same_tree() {
 }
 
 expect_file() { # expect_file PATH CONTENT: PATH holds exactly CONTENT (no newline added)
-  if [[ -f $1 && "$(cat "$1"; echo x)" == "$2"x ]]; then ok; else
-    fail "$1 should hold '$2', got '$(cat "$1" 2>/dev/null || echo '(missing)')'"
+  local got
+  if got=$(store_read "$1" && echo x) && [[ $got == "$2"x ]]; then ok; else
+    fail "$1 should hold '$2', got '$(store_read "$1" || echo '(missing)')'"
   fi
 }
 
 expect_missing_path() {
-  if [[ ! -e $1 ]]; then ok; else fail "$1 should not exist"; fi
+  if [[ $1 == rados:* ]]; then
+    if ! store_read "$1" >/dev/null; then ok; else fail "$1 should not exist"; fi
+  elif [[ ! -e $1 ]]; then ok; else fail "$1 should not exist"; fi
 }
 
 expect_eq() { # expect_eq WHAT EXPECTED GOT

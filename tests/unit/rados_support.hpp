@@ -41,8 +41,8 @@ inline RadosOptions testRadosOptions(std::optional<Dialect> layout) {
 }
 
 // Every object of the store's namespace with its bytes and omap entries; an
-// object holding nothing (made by a lock alone) is no data. Item index values
-// carry write times, which change only when the item is written.
+// object holding nothing (made by a lock alone) is no data. A pending item's
+// index value carries its write time, left out as a file's mtime is.
 inline std::map<std::string, std::string> radosTree(const std::string& location) {
   auto l = parseRadosLocation(location).value();
   auto conf = radosOptionsFromEnvironment("", std::nullopt);
@@ -53,7 +53,8 @@ inline std::map<std::string, std::string> radosTree(const std::string& location)
     auto omap = pool->omapList(name, "").value();
     if ((!data || data->empty()) && omap.empty()) continue;
     if (data && !data->empty()) out[name] = *data;
-    for (const auto& [k, v] : omap) out[name + "#" + k] = v;
+    for (const auto& [k, v] : omap)
+      out[name + "#" + k] = k.rfind("p.", 0) == 0 && name.rfind("b.", 0) == 0 ? v.substr(0, v.find(' ')) : v;
   }
   return out;
 }

@@ -20,6 +20,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "optdb/raw_storage.hpp"
@@ -101,6 +102,8 @@ class RadosRawStorage : public RawStorage {
 
   // The number of round trips sent so far (bench/).
   std::uint64_t roundTrips() const;
+  // The same, as {reads, writes}.
+  std::pair<std::uint64_t, std::uint64_t> roundTripsByKind() const;
 
  private:
   class Lock;
