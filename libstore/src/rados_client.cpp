@@ -254,7 +254,7 @@ Pool::Pool(std::shared_ptr<Connection> conn, std::string pool, std::string nspac
 }
 
 Pool::~Pool() {
-  waitUnlocks();
+  waitSent();
   if (io_) api(nullptr)->rados_ioctx_destroy(static_cast<rados_ioctx_t>(io_));
 }
 
@@ -476,25 +476,39 @@ int Pool::unlock(const std::string& oid, const std::string& name, const std::str
   return api(nullptr)->rados_unlock(static_cast<rados_ioctx_t>(io_), oid.c_str(), name.c_str(), cookie.c_str());
 }
 
+struct Pool::InFlight {
+  std::unique_ptr<BuiltWrite> write;  // null for an unlock
+  std::unique_ptr<Completion> done;
+};
+
 void Pool::unlockLater(const std::string& oid, const std::string& name, const std::string& cookie) {
   const Api& a = *api(nullptr);
-  rados_completion_t c = nullptr;
-  a.rados_aio_create_completion2(nullptr, nullptr, &c);
-  if (a.rados_aio_unlock(static_cast<rados_ioctx_t>(io_), oid.c_str(), name.c_str(), cookie.c_str(), c) < 0) {
-    a.rados_aio_release(c);
+  auto f = std::make_shared<InFlight>();
+  f->done = std::make_unique<Completion>(a);
+  if (a.rados_aio_unlock(static_cast<rados_ioctx_t>(io_), oid.c_str(), name.c_str(), cookie.c_str(), f->done->c) < 0)
     return;  // not sent: the lease frees it
-  }
-  ++counts_.writes;  // overlapped with what follows; counted all the same
-  unlocks_.push_back(c);
+  ++counts_.overlapped;
+  sent_.push_back(std::move(f));
 }
 
-void Pool::waitUnlocks() {
-  const Api* a = api(nullptr);
-  for (void* c : unlocks_) {
-    a->rados_aio_wait_for_complete(static_cast<rados_completion_t>(c));
-    a->rados_aio_release(static_cast<rados_completion_t>(c));
+void Pool::sendLater(const std::vector<std::pair<std::string, WriteOp>>& ops) {
+  const Api& a = *api(nullptr);
+  if (!ops.empty()) ++counts_.overlapped;
+  for (const auto& [oid, op] : ops) {
+    auto f = std::make_shared<InFlight>();
+    f->write = std::make_unique<BuiltWrite>(a, op);
+    f->done = std::make_unique<Completion>(a);
+    if (a.rados_aio_write_op_operate(f->write->handle, static_cast<rados_ioctx_t>(io_), f->done->c, oid.c_str(),
+                                     nullptr, 0) < 0)
+      continue;
+    sent_.push_back(std::move(f));
   }
-  unlocks_.clear();
+}
+
+void Pool::waitSent() {
+  const Api& a = *api(nullptr);
+  for (auto& f : sent_) f->done->wait(a);
+  sent_.clear();
 }
 
 Result<std::pair<std::optional<std::string>, std::optional<std::string>>> Pool::readKeyAndObject(
@@ -565,8 +579,10 @@ int Pool::lockShared(const std::string&, const std::string&, const std::string&,
   return -ENOSYS;
 }
 int Pool::unlock(const std::string&, const std::string&, const std::string&) { return -ENOSYS; }
+struct Pool::InFlight {};
 void Pool::unlockLater(const std::string&, const std::string&, const std::string&) {}
-void Pool::waitUnlocks() {}
+void Pool::sendLater(const std::vector<std::pair<std::string, WriteOp>>&) {}
+void Pool::waitSent() {}
 Result<std::pair<std::optional<std::string>, std::optional<std::string>>> Pool::readKeyAndObject(
     const std::string&, const std::string&, const std::string&) {
   return Status::invalid("no RADOS support");

@@ -77,13 +77,18 @@ class Pool {
   int lockShared(const std::string& oid, const std::string& name, const std::string& cookie, const std::string& tag,
                  double leaseSeconds, bool renew);
   int unlock(const std::string& oid, const std::string& name, const std::string& cookie);
-  // The same, sent and not waited for; waitUnlocks() waits for those sent so far.
+  // The same, and writes, sent and not waited for (what nothing reads any
+  // more: it overlaps with what follows); waitSent() waits for all sent so
+  // far, whose errors are dropped (a removal that failed leaves a leftover
+  // integrity reports).
   void unlockLater(const std::string& oid, const std::string& name, const std::string& cookie);
-  void waitUnlocks();
+  void sendLater(const std::vector<std::pair<std::string, WriteOp>>& ops);
+  void waitSent();
 
   // Round trips waited for so far: a batch sent together counts once.
   struct Counts {
     std::uint64_t reads = 0, writes = 0;
+    std::uint64_t overlapped = 0;  // batches sent and not waited for (unlocks, removals)
   };
   Counts counts() const { return counts_; }
 
@@ -101,7 +106,8 @@ class Pool {
   std::string pool_, nspace_, describe_;
   void* io_ = nullptr;  // rados_ioctx_t
   Counts counts_;
-  std::vector<void*> unlocks_;  // rados_completion_t of unlocks in flight
+  struct InFlight;
+  std::vector<std::shared_ptr<InFlight>> sent_;  // sent, not waited for
 };
 
 // Whether this build can reach RADOS at all (librados.h was found when it was built).

@@ -204,7 +204,7 @@ int waitForLock(double timeoutSeconds, Take take) {
 Result<std::unique_ptr<FileLock>> RadosRawStorage::lockStore(LockMode mode, double timeoutSeconds) {
   std::lock_guard<std::recursive_mutex> g(mu_);
   OPTDB_TRY(ready());
-  pool_->waitUnlocks();
+  pool_->waitSent();
   const std::string cookie = fmt::format("{}.{}", pool_->cookiePrefix(), ++cookieSerial);
   const bool shared = mode == LockMode::Shared;
   int r = waitForLock(timeoutSeconds, [&] {
@@ -223,7 +223,7 @@ Result<std::unique_ptr<FileLock>> RadosRawStorage::lockStore(LockMode mode, doub
 Result<std::unique_ptr<FileLock>> RadosRawStorage::lockBlock(const BlockId& id, double timeoutSeconds) {
   std::lock_guard<std::recursive_mutex> g(mu_);
   OPTDB_TRY(ready());
-  pool_->waitUnlocks();
+  pool_->waitSent();
   const std::string oid = blockObject(id);
   const std::string cookie = fmt::format("{}.{}", pool_->cookiePrefix(), ++cookieSerial);
   int r = waitForLock(timeoutSeconds,
@@ -251,7 +251,10 @@ void RadosRawStorage::released(Lock* lock) {
     if (Status s = flush(); !s) std::fprintf(stderr, "optdb: error: %s\n", s.message().c_str());
   }
   leases_->remove(lock->cookie_);
-  if (lock->block_) blockCookies_.erase(*lock->block_);
+  if (lock->block_) {
+    blockCookies_.erase(*lock->block_);
+    cache_.erase(*lock->block_);  // others may write it now
+  }
   --locksHeld_;
   pool_->unlockLater(lock->oid_, lock->name_, lock->cookie_);
 }
@@ -272,34 +275,71 @@ Status RadosRawStorage::flush() {
   staged_.clear();
   intentsDone_.clear();
   OPTDB_TRY(ready());
-  // 1. The item objects the blocks' indexes will name.
+  pool_->waitSent();  // what an earlier unit removes lands before this one writes
   std::vector<std::pair<std::string, rados::WriteOp>> objects, blocks, removals;
   for (auto& [id, s] : staged) {
     for (auto& [oid, bytes] : s.objects) {
       rados::WriteOp op;
-      if (bytes) op.data = std::move(*bytes);
+      if (bytes) op.data = *bytes;
       else op.remove = true;
       (bytes ? objects : removals).emplace_back(oid, std::move(op));
     }
     rados::WriteOp op;
     for (auto& [k, v] : s.keys) {
-      if (v) op.omapSet[k] = std::move(*v);
+      if (v) op.omapSet[k] = *v;
       else op.omapRemove.insert(k);
     }
     if (op.omapSet.empty() && op.omapRemove.empty()) continue;
     if (auto c = blockCookies_.find(id); c != blockCookies_.end()) op.assertLocked = {{kBlockLock, c->second}};
     blocks.emplace_back(blockObject(id), std::move(op));
   }
-  OPTDB_TRY(pool_->writeMany(objects));
-  // 2. Each block's index and metadata in one guarded operation: the commit point.
-  OPTDB_TRY(pool_->writeMany(blocks));
-  // 3. What no index names any more, and the intents the unit finished.
+  // 1. The item objects the blocks' indexes will name; 2. each block's index
+  // and metadata in one operation guarded by its lock: the commit point.
+  Status s = pool_->writeMany(objects);
+  if (s) s = pool_->writeMany(blocks);
+  if (!s) {
+    for (const auto& [id, st] : staged) cache_.erase(id);  // what landed is not known
+    return s;
+  }
+  for (auto& [id, st] : staged) remember(id, st);
+  // 3. What no index names any more, and the intents the unit finished:
+  // sent now, waited for by the next unit (a removal lost to a crash leaves
+  // a leftover that repair removes; an intent, a finished commit finished again).
   if (!intents.empty()) {
     rados::WriteOp op;
     for (const auto& t : intents) op.omapRemove.insert(intentKey(t));
     removals.emplace_back(kStoreObject, std::move(op));
   }
-  return pool_->writeMany(removals);
+  pool_->sendLater(removals);
+  return Status::ok();
+}
+
+void RadosRawStorage::remember(const BlockId& id, const Staged& st) {
+  Cached* c = cacheOf(id);
+  if (!c) return;
+  for (const auto& [k, v] : st.keys) {
+    c->keys[k] = v;
+    for (auto& [prefix, listing] : c->listings) {
+      if (k.rfind(prefix, 0) != 0) continue;
+      if (v) listing[k] = *v;
+      else listing.erase(k);
+    }
+  }
+  for (const auto& [oid, bytes] : st.objects) c->objects[oid] = bytes;
+}
+
+std::optional<std::optional<std::string>> RadosRawStorage::Cached::known(const std::string& k) const {
+  if (auto v = keys.find(k); v != keys.end()) return v->second;
+  for (const auto& [prefix, listing] : listings) {
+    if (k.rfind(prefix, 0) != 0) continue;
+    auto v = listing.find(k);
+    return v == listing.end() ? std::optional<std::string>() : std::optional<std::string>(v->second);
+  }
+  return std::nullopt;
+}
+
+RadosRawStorage::Cached* RadosRawStorage::cacheOf(const BlockId& id) {
+  return blockCookies_.count(id) ? &cache_[id] : nullptr;
 }
 
 // ---- reading through the unit ----
@@ -307,16 +347,28 @@ Status RadosRawStorage::flush() {
 Result<std::optional<std::string>> RadosRawStorage::key(const BlockId& id, const std::string& k) {
   if (auto s = staged_.find(id); s != staged_.end())
     if (auto v = s->second.keys.find(k); v != s->second.keys.end()) return v->second;
+  Cached* c = cacheOf(id);
+  if (c)
+    if (auto known = c->known(k)) return *known;
   OPTDB_TRY(ready());
   OPTDB_ASSIGN(auto got, pool_->omapGet(blockObject(id), {k}));
   auto v = got.find(k);
-  if (v == got.end()) return std::optional<std::string>();
-  return std::optional<std::string>(std::move(v->second));
+  std::optional<std::string> out;
+  if (v != got.end()) out = std::move(v->second);
+  if (c) c->keys[k] = out;
+  return out;
 }
 
 Result<std::map<std::string, std::string>> RadosRawStorage::keys(const BlockId& id, const std::string& prefix) {
-  OPTDB_TRY(ready());
-  OPTDB_ASSIGN(auto out, pool_->omapList(blockObject(id), prefix));
+  Cached* c = cacheOf(id);
+  std::map<std::string, std::string> out;
+  if (c && c->listings.count(prefix)) {
+    out = c->listings[prefix];
+  } else {
+    OPTDB_TRY(ready());
+    OPTDB_ASSIGN(out, pool_->omapList(blockObject(id), prefix));
+    if (c && !prefix.empty()) c->listings[prefix] = out;  // not the whole omap: a long history
+  }
   if (auto s = staged_.find(id); s != staged_.end()) {
     for (const auto& [k, v] : s->second.keys) {
       if (k.rfind(prefix, 0) != 0) continue;
@@ -337,8 +389,26 @@ Result<std::optional<std::string>> RadosRawStorage::item(const BlockId& id, char
       return pool_->read(oid);
     }
   }
-  OPTDB_TRY(ready());
-  OPTDB_ASSIGN(auto got, pool_->readKeyAndObject(blockObject(id), k, oid));
+  Cached* c = cacheOf(id);
+  std::pair<std::optional<std::string>, std::optional<std::string>> got;
+  if (c && c->objects.count(oid)) {
+    OPTDB_ASSIGN(got.first, key(id, k));
+    got.second = c->objects[oid];
+  } else {
+    const auto known = c ? c->known(k) : std::nullopt;
+    if (known && !*known) return std::optional<std::string>();  // the index says absent: nothing to read
+    OPTDB_TRY(ready());
+    if (known) {
+      got.first = *known;
+      OPTDB_ASSIGN(got.second, pool_->read(oid));
+    } else {
+      OPTDB_ASSIGN(got, pool_->readKeyAndObject(blockObject(id), k, oid));
+    }
+    if (c) {
+      c->keys[k] = got.first;
+      c->objects[oid] = got.second;
+    }
+  }
   if (!got.first) return std::optional<std::string>();  // not indexed: absent (a leftover at most)
   if (!got.second) {
     if (kind == 'm') return std::optional<std::string>();  // a cache: the object may be gone already

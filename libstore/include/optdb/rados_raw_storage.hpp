@@ -115,6 +115,18 @@ class RadosRawStorage : public RawStorage {
     std::map<std::string, std::optional<std::string>> objects;
   };
 
+  // What this storage read of a block whose lock it holds (none can write it
+  // meanwhile), brought up to date by each unit it sends; dropped with the lock.
+  struct Cached {
+    std::map<std::string, std::optional<std::string>> keys;             // omap key: value, or absent
+    std::map<std::string, std::map<std::string, std::string>> listings;  // by prefix, whole
+    std::map<std::string, std::optional<std::string>> objects;          // item objects: bytes, or absent
+    // What is known of key `k`: nullopt when nothing.
+    std::optional<std::optional<std::string>> known(const std::string& k) const;
+  };
+  Cached* cacheOf(const BlockId& id);  // null unless its lock is held
+  void remember(const BlockId& id, const Staged& staged);
+
   Status ready();
   void released(Lock* lock);
   Status afterWrite();  // sends what was staged unless a lock is held
@@ -139,6 +151,7 @@ class RadosRawStorage : public RawStorage {
   std::map<BlockId, Staged> staged_;
   std::set<TrxId> intentsDone_;          // intents removed when the unit is sent
   std::map<BlockId, std::string> blockCookies_;  // the block locks held, by cookie
+  std::map<BlockId, Cached> cache_;
   int locksHeld_ = 0;
   std::optional<Dialect> storeDialect_;
   bool layoutRecorded_ = false;
