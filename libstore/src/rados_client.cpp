@@ -460,7 +460,7 @@ int Pool::lockExclusive(const std::string& oid, const std::string& name, const s
   ++counts_.writes;
   return api(nullptr)->rados_lock_exclusive(static_cast<rados_ioctx_t>(io_), oid.c_str(), name.c_str(),
                                             cookie.c_str(), "optdb", leaseSeconds > 0 ? &tv : nullptr,
-                                            renew ? LIBRADOS_LOCK_FLAG_MAY_RENEW : 0);
+                                            renew ? LIBRADOS_LOCK_FLAG_MUST_RENEW : 0);
 }
 
 int Pool::lockShared(const std::string& oid, const std::string& name, const std::string& cookie,
@@ -469,7 +469,7 @@ int Pool::lockShared(const std::string& oid, const std::string& name, const std:
   ++counts_.writes;
   return api(nullptr)->rados_lock_shared(static_cast<rados_ioctx_t>(io_), oid.c_str(), name.c_str(), cookie.c_str(),
                                          tag.c_str(), "optdb", leaseSeconds > 0 ? &tv : nullptr,
-                                         renew ? LIBRADOS_LOCK_FLAG_MAY_RENEW : 0);
+                                         renew ? LIBRADOS_LOCK_FLAG_MUST_RENEW : 0);
 }
 
 int Pool::unlock(const std::string& oid, const std::string& name, const std::string& cookie) {

@@ -71,7 +71,9 @@ class Pool {
   Result<std::vector<std::string>> list();
 
   // cls_lock advisory locks; 0 or a negative errno (-EBUSY: held by another).
-  // `leaseSeconds` > 0: the lock expires that long after it was taken or renewed.
+  // `leaseSeconds` > 0: the lock expires that long after it was taken or
+  // renewed. `renew`: only a lock still held is renewed (-ENOENT once its
+  // lease ran out): a holder that stalled never takes back a lock silently.
   int lockExclusive(const std::string& oid, const std::string& name, const std::string& cookie, double leaseSeconds,
                     bool renew);
   int lockShared(const std::string& oid, const std::string& name, const std::string& cookie, const std::string& tag,

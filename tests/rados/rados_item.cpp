@@ -4,9 +4,16 @@
 //   optdb_rados_item dump STORE        every item, sorted: "NAME sha256-less digest", one a line
 //   optdb_rados_item get STORE ITEM    the item's bytes on stdout; exit 1 when absent
 //   optdb_rados_item put STORE ITEM    stdin becomes the item
+//   optdb_rados_item hold STORE BLOCK  takes the block's lock (lease: $OPTDB_RADOS_LEASE),
+//                                      prints "locked", waits for a line on stdin, then
+//                                      writes the block's metadata as a writer would and
+//                                      prints the outcome: a holder that stalled past its
+//                                      lease must write nothing
 //
 // STORE is rados:POOL[/NAMESPACE] on the cluster of $CEPH_CONF; ITEM is an
 // object's name, or OBJECT#KEY for an omap entry.
+#include <unistd.h>
+
 #include <cstdio>
 #include <iostream>
 #include <iterator>
@@ -44,6 +51,19 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (argc < 4) return fail("get and put take an ITEM");
+  if (cmd == "hold") {
+    RadosRawStorage raw(store, radosOptionsFromEnvironment("", Dialect::Trx));
+    auto lock = raw.lockBlock(argv[3], 30);
+    if (!lock) return fail(lock.status().message());
+    std::printf("locked\n");
+    std::fflush(stdout);
+    std::string line;
+    std::getline(std::cin, line);
+    Status s = raw.saveMeta(argv[3], BlockMeta{});
+    if (s) s = raw.persist();
+    std::printf("%s\n", s ? "written" : s.message().c_str());
+    return s ? 0 : static_cast<int>(s.code());
+  }
   auto l = parseRadosLocation(store);
   if (!l) return fail(l.status().message());
   auto o = radosOptionsFromEnvironment("", std::nullopt);
