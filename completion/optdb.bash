@@ -18,8 +18,8 @@
 # The commands, in the order `optdb --help` lists them.
 _optdb_commands="get pend commit cancel inspect archive restore repair migrate batch gc forget"
 
-# Global options; the first three take a value.
-_optdb_global_valued="--store --lock-timeout --layout"
+# Global options; the first four take a value.
+_optdb_global_valued="--store --ceph-conf --lock-timeout --layout"
 _optdb_global_flags="--pretty --no-sync"
 
 # _optdb_flags COMMAND: the command's options that take no value.
@@ -81,6 +81,7 @@ _optdb_reply_files() {
 _optdb_complete_value() {
   case $1:$2 in
     *:--store) _optdb_reply_files "$3" -d ;;
+    *:--ceph-conf) _optdb_reply_files "$3" ;;
     *:--layout | migrate:--to) _optdb_reply_words "trx actions" "$3" ;;
     pend:--policy) _optdb_reply_words "c f r w" "$3" ;;
     archive:-o | forget:-o | inspect:--prom | get:--restore-from) _optdb_reply_files "$3" ;;

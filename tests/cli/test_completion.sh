@@ -17,7 +17,7 @@ COMPLETION=$SRC/completion/optdb.bash
 # completion may offer them before the binary has them, never the reverse.
 ANNOUNCED_COMMANDS="forget"
 ANNOUNCED_FLAGS="inspect:--prom"
-GLOBALS="--store --lock-timeout --layout --pretty --no-sync"
+GLOBALS="--store --ceph-conf --lock-timeout --layout --pretty --no-sync"
 
 case_ "the file is valid bash and registers _optdb for optdb"
 if bash -n "$COMPLETION" 2>"$WORK/syntax"; then ok; else fail "bash -n: $(cat "$WORK/syntax")"; fi
@@ -57,7 +57,7 @@ expect_comp "get pend commit cancel inspect archive restore repair migrate batch
 expect_comp "gc get" optdb g
 expect_comp "repair restore" optdb re
 expect_comp "--layout --lock-timeout" optdb --l
-expect_comp "-h --help --version --store --pretty --no-sync --lock-timeout --layout" optdb -
+expect_comp "-h --help --version --store --ceph-conf --pretty --no-sync --lock-timeout --layout" optdb -
 expect_comp "actions trx" optdb --layout ""
 expect_comp "actions" optdb --layout a
 expect_comp "actions trx" optdb --layout =        # --layout=<TAB>, split at '=' as bash does
@@ -72,7 +72,7 @@ expect_comp "gc get" optdb --store = /x g
 case_ "each command's options, and the global ones after it"
 expect_comp "--restore-from --rev" optdb get --r
 expect_comp "--trx" optdb --store /x get b1 --pretty --t
-expect_comp "--committed" optdb get b1 --c
+expect_comp "--ceph-conf --committed" optdb get b1 --c
 expect_comp "--all --zstd --from --to --rev --chunk -o -h --help $GLOBALS" optdb archive -
 expect_comp "--before --all --discard -o -h --help $GLOBALS" optdb forget -
 expect_comp "--buffer" optdb batch --b
