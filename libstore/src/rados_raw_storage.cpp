@@ -597,14 +597,17 @@ Result<std::map<BlockId, std::vector<std::string>>> RadosRawStorage::objectsByBl
   std::sort(names.begin(), names.end());
   std::map<BlockId, std::vector<std::string>> out;
   for (auto& n : names) {
+    // As a directory ignores a plain file at its top: an object whose name
+    // is none of the layout's is not optdb's; one that takes a block's or an
+    // item's shape with an invalid id is reported.
     if (n == kStoreObject) continue;
-    if (n.rfind(kBlockPrefix, 0) == 0 && n.size() > 2) {
-      out[n.substr(2)];
-    } else if (auto item = parseItemObject(n)) {
-      out[item->id].push_back(std::move(n));
-    } else if (foreign) {
-      foreign->push_back(std::move(n));
-    }
+    const bool block = n.rfind(kBlockPrefix, 0) == 0;
+    auto item = block ? std::nullopt : parseItemObject(n);
+    const bool valid = block ? validateBlockId(std::string_view(n).substr(2), "").isOk()
+                             : item && validateBlockId(item->id, "").isOk() && validateTrxId(item->trx, "").isOk();
+    if (valid && block) out[n.substr(2)];
+    else if (valid) out[item->id].push_back(std::move(n));
+    else if (foreign && (block || item)) foreign->push_back(std::move(n));
   }
   return out;
 }
@@ -775,7 +778,7 @@ Status RadosRawStorage::visitBlocks(const std::vector<BlockId>& named, std::vect
   } done{this};
   if (named.empty())
     for (const auto& f : foreign)
-      onProblem(makeProblem(f, problem::kBadName, "an object optdb did not write (its name is no item of a block)"));
+      onProblem(makeProblem(f, problem::kBadName, "an object named as a block or an item, but its id is invalid"));
   std::vector<BlockId> visit;
   if (named.empty()) {
     for (const auto& [id, items] : objects) visit.push_back(id);
