@@ -365,6 +365,46 @@ Result<std::map<std::string, std::string>> Pool::omapGet(const std::string& oid,
   return out;
 }
 
+Result<std::vector<std::optional<std::string>>> Pool::omapGetMany(const std::vector<std::string>& oids,
+                                                                 const std::string& key) {
+  const Api& a = *api(nullptr);
+  auto io = static_cast<rados_ioctx_t>(io_);
+  const char* k = key.data();
+  const std::size_t kl = key.size();
+  std::vector<std::optional<std::string>> out(oids.size());
+  for (std::size_t from = 0; from < oids.size(); from += kInFlight) {
+    const std::size_t to = std::min(oids.size(), from + kInFlight);
+    std::vector<rados_read_op_t> ops(to - from);
+    std::vector<rados_omap_iter_t> its(to - from, nullptr);
+    std::vector<int> prvals(to - from, 0);
+    std::vector<std::unique_ptr<Completion>> done;
+    std::vector<int> sent(to - from, 0);
+    for (std::size_t i = from; i < to; ++i) {
+      ops[i - from] = a.rados_create_read_op();
+      a.rados_read_op_omap_get_vals_by_keys2(ops[i - from], &k, 1, &kl, &its[i - from], &prvals[i - from]);
+      done.push_back(std::make_unique<Completion>(a));
+      sent[i - from] = a.rados_aio_read_op_operate(ops[i - from], io, done.back()->c, oids[i].c_str(), 0);
+    }
+    ++counts_.reads;
+    Status first;
+    for (std::size_t i = from; i < to; ++i) {
+      const std::size_t j = i - from;
+      int r = sent[j] < 0 ? sent[j] : done[j]->wait(a);
+      a.rados_release_read_op(ops[j]);
+      if (r == -ENOENT) continue;
+      if (r < 0) {
+        if (first) first = failure(r, oids[i], "reading the keys of");
+        continue;
+      }
+      std::map<std::string, std::string> got;
+      if (its[j]) drain(a, its[j], &got, nullptr);
+      if (auto g = got.find(key); g != got.end()) out[i] = std::move(g->second);
+    }
+    OPTDB_TRY(first);
+  }
+  return out;
+}
+
 Result<std::map<std::string, std::string>> Pool::omapList(const std::string& oid, const std::string& prefix) {
   const Api& a = *api(nullptr);
   std::map<std::string, std::string> out;
@@ -568,6 +608,9 @@ Result<std::map<std::string, std::string>> Pool::omapGet(const std::string&, con
   return Status::invalid("no RADOS support");
 }
 Result<std::map<std::string, std::string>> Pool::omapList(const std::string&, const std::string&) {
+  return Status::invalid("no RADOS support");
+}
+Result<std::vector<std::optional<std::string>>> Pool::omapGetMany(const std::vector<std::string>&, const std::string&) {
   return Status::invalid("no RADOS support");
 }
 Result<bool> Pool::exists(const std::string&) { return Status::invalid("no RADOS support"); }

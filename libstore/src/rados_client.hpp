@@ -55,6 +55,9 @@ class Pool {
   Result<std::vector<std::optional<std::string>>> readMany(const std::vector<std::string>& oids);
   // The values of these omap keys (absent keys, or a missing object: not in the map).
   Result<std::map<std::string, std::string>> omapGet(const std::string& oid, const std::set<std::string>& keys);
+  // One omap key's value on each of several objects, read in parallel.
+  Result<std::vector<std::optional<std::string>>> omapGetMany(const std::vector<std::string>& oids,
+                                                             const std::string& key);
   // Every omap entry whose key starts with `prefix` (all of them for ""), in key order.
   Result<std::map<std::string, std::string>> omapList(const std::string& oid, const std::string& prefix);
   Result<bool> exists(const std::string& oid);

@@ -615,16 +615,42 @@ Result<std::map<BlockId, std::vector<std::string>>> RadosRawStorage::objectsByBl
 Result<std::vector<BlockId>> RadosRawStorage::listBlocks() {
   std::lock_guard<std::recursive_mutex> g(mu_);
   OPTDB_ASSIGN(auto objects, objectsByBlock(nullptr));
+  std::vector<BlockId> ids;
+  for (const auto& [id, items] : objects) ids.push_back(id);
+  OPTDB_ASSIGN(auto held, holdingMeta(ids));
   std::vector<BlockId> out;
-  for (const auto& [id, items] : objects) {
-    OPTDB_ASSIGN(auto meta, key(id, kMetaKey));
-    if (meta) out.push_back(id);
-  }
+  for (std::size_t i = 0; i < ids.size(); ++i)
+    if (held[i]) out.push_back(ids[i]);
   for (const auto& [id, s] : staged_) {  // new in this unit
     auto m = s.keys.find(kMetaKey);
     if (m != s.keys.end() && m->second && !objects.count(id)) out.push_back(id);
   }
   std::sort(out.begin(), out.end());
+  return out;
+}
+
+Result<std::vector<bool>> RadosRawStorage::holdingMeta(const std::vector<BlockId>& ids) {
+  // What this process knows (its unit, its locks' caches) first; the rest read together.
+  std::vector<bool> out(ids.size(), false);
+  std::vector<std::size_t> ask;
+  std::vector<std::string> oids;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    std::optional<std::optional<std::string>> known;
+    if (auto s = staged_.find(ids[i]); s != staged_.end())
+      if (auto v = s->second.keys.find(kMetaKey); v != s->second.keys.end()) known = v->second;
+    if (!known)
+      if (Cached* c = cacheOf(ids[i])) known = c->known(kMetaKey);
+    if (known) {
+      out[i] = known->has_value();
+    } else {
+      ask.push_back(i);
+      oids.push_back(blockObject(ids[i]));
+    }
+  }
+  if (ask.empty()) return out;
+  OPTDB_TRY(ready());
+  OPTDB_ASSIGN(auto got, pool_->omapGetMany(oids, kMetaKey));
+  for (std::size_t j = 0; j < ask.size(); ++j) out[ask[j]] = got[j].has_value();
   return out;
 }
 
@@ -787,14 +813,14 @@ Status RadosRawStorage::visitBlocks(const std::vector<BlockId>& named, std::vect
     for (const auto& id : named)
       if (seen.insert(id).second) visit.push_back(id);
   }
-  for (const auto& id : visit) {
-    std::optional<std::string> meta;
-    {
-      std::lock_guard<std::recursive_mutex> g(mu_);
-      OPTDB_ASSIGN(meta, key(id, kMetaKey));
-    }
-    if (meta) OPTDB_TRY(onBlock(id));
-    else if (!named.empty()) notFound->push_back(id);
+  std::vector<bool> held;
+  {
+    std::lock_guard<std::recursive_mutex> g(mu_);
+    OPTDB_ASSIGN(held, holdingMeta(visit));
+  }
+  for (std::size_t i = 0; i < visit.size(); ++i) {
+    if (held[i]) OPTDB_TRY(onBlock(visit[i]));
+    else if (!named.empty()) notFound->push_back(visit[i]);
   }
   return Status::ok();
 }

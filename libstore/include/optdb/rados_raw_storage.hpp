@@ -140,6 +140,8 @@ class RadosRawStorage : public RawStorage {
   Result<Dialect> storeDialect();
   Result<std::optional<Dialect>> committedDialect(const BlockId& id);
   Result<std::map<BlockId, std::vector<std::string>>> objectsByBlock(std::vector<std::string>* foreign);
+  // Whether each block holds metadata (exists), its keys read in parallel.
+  Result<std::vector<bool>> holdingMeta(const std::vector<BlockId>& ids);
 
   RadosLocation location_;
   RadosOptions options_;
