@@ -36,7 +36,7 @@ namespace {
   X(rados_read_op_omap_get_vals2) X(rados_read_op_omap_get_vals_by_keys2) X(rados_read_op_operate)           \
   X(rados_aio_read_op_operate) X(rados_omap_get_next2) X(rados_omap_get_end)                                  \
   X(rados_aio_create_completion2) X(rados_aio_wait_for_complete) X(rados_aio_get_return_value)               \
-  X(rados_aio_release) X(rados_lock_exclusive) X(rados_lock_shared) X(rados_unlock) X(rados_aio_unlock) X(rados_stat)            \
+  X(rados_aio_release) X(rados_lock_exclusive) X(rados_lock_shared) X(rados_aio_unlock) X(rados_stat)            \
   X(rados_nobjects_list_open) X(rados_nobjects_list_next2) X(rados_nobjects_list_close)
 
 struct Api {
@@ -246,8 +246,6 @@ Result<std::shared_ptr<Connection>> connect(const std::string& conf, const std::
 
 }  // namespace
 
-bool available() { return true; }
-
 Pool::Pool(std::shared_ptr<Connection> conn, std::string pool, std::string nspace)
     : conn_(std::move(conn)), pool_(std::move(pool)), nspace_(std::move(nspace)) {
   describe_ = "rados:" + pool_ + (nspace_.empty() ? "" : "/" + nspace_);
@@ -296,6 +294,20 @@ Result<std::optional<std::string>> Pool::read(const std::string& oid) {
   return std::move(v.front());
 }
 
+Result<std::optional<std::string>> Pool::readOutcome(int r, std::uint64_t size, std::string head,
+                                                     const std::string& oid) {
+  if (r == -ENOENT) return std::optional<std::string>();
+  if (r < 0) return failure(r, oid, "reading");
+  if (size <= head.size()) return std::optional<std::string>(std::move(head));
+  // Larger than the first read: the whole of it in a second round trip.
+  const Api& a = *api(nullptr);
+  BuiltRead whole(a, size);
+  ++counts_.reads;
+  r = a.rados_read_op_operate(whole.handle, static_cast<rados_ioctx_t>(io_), oid.c_str(), 0);
+  whole.buffer.resize(whole.got);
+  return readOutcome(r, 0, std::move(whole.buffer), oid);
+}
+
 Result<std::vector<std::optional<std::string>>> Pool::readMany(const std::vector<std::string>& oids) {
   const Api& a = *api(nullptr);
   auto io = static_cast<rados_ioctx_t>(io_);
@@ -304,38 +316,22 @@ Result<std::vector<std::optional<std::string>>> Pool::readMany(const std::vector
     const std::size_t to = std::min(oids.size(), from + kInFlight);
     std::vector<std::unique_ptr<BuiltRead>> reads;
     std::vector<std::unique_ptr<Completion>> done;
+    std::vector<int> sent;
     for (std::size_t i = from; i < to; ++i) {
       reads.push_back(std::make_unique<BuiltRead>(a, kFirstRead));
       done.push_back(std::make_unique<Completion>(a));
-      int r = a.rados_aio_read_op_operate(reads.back()->handle, io, done.back()->c, oids[i].c_str(), 0);
-      if (r < 0) return failure(r, oids[i], "reading");
+      sent.push_back(a.rados_aio_read_op_operate(reads.back()->handle, io, done.back()->c, oids[i].c_str(), 0));
     }
     ++counts_.reads;
+    // Every read sent is waited for, even after a failure: its buffer is in use until then.
     Status first;
     for (std::size_t i = from; i < to; ++i) {
       BuiltRead& rd = *reads[i - from];
-      int r = done[i - from]->wait(a);
-      if (r == -ENOENT) continue;
-      if (r < 0) {
-        if (first) first = failure(r, oids[i], "reading");
-        continue;
-      }
-      if (rd.size <= rd.got) {
-        rd.buffer.resize(rd.got);
-        out[i] = std::move(rd.buffer);
-        continue;
-      }
-      // Larger than the first read: the rest in a second round trip.
-      BuiltRead whole(a, rd.size);
-      ++counts_.reads;
-      r = a.rados_read_op_operate(whole.handle, io, oids[i].c_str(), 0);
-      if (r == -ENOENT) continue;
-      if (r < 0) {
-        if (first) first = failure(r, oids[i], "reading");
-        continue;
-      }
-      whole.buffer.resize(whole.got);
-      out[i] = std::move(whole.buffer);
+      const int r = sent[i - from] < 0 ? sent[i - from] : done[i - from]->wait(a);
+      rd.buffer.resize(rd.got);
+      auto got = readOutcome(r, rd.size, std::move(rd.buffer), oids[i]);
+      if (got) out[i] = std::move(got).value();
+      else if (first) first = got.status();
     }
     OPTDB_TRY(first);
   }
@@ -512,9 +508,6 @@ int Pool::lockShared(const std::string& oid, const std::string& name, const std:
                                          renew ? LIBRADOS_LOCK_FLAG_MUST_RENEW : 0);
 }
 
-int Pool::unlock(const std::string& oid, const std::string& name, const std::string& cookie) {
-  return api(nullptr)->rados_unlock(static_cast<rados_ioctx_t>(io_), oid.c_str(), name.c_str(), cookie.c_str());
-}
 
 struct Pool::InFlight {
   std::unique_ptr<BuiltWrite> write;  // null for an unlock
@@ -576,22 +569,14 @@ Result<std::pair<std::optional<std::string>, std::optional<std::string>>> Pool::
     drain(a, it, &got, nullptr);
     if (auto g = got.find(key); g != got.end()) out.first = g->second;
   }
-  if (ro == -ENOENT) return out;
-  if (ro < 0) return failure(ro, oid, "reading");
-  if (obj.size <= obj.got) {
-    obj.buffer.resize(obj.got);
-    out.second = std::move(obj.buffer);
-    return out;
-  }
-  OPTDB_ASSIGN(out.second, read(oid));
+  obj.buffer.resize(obj.got);
+  OPTDB_ASSIGN(out.second, readOutcome(ro, obj.size, std::move(obj.buffer), oid));
   return out;
 }
 
 #else  // built without librados.h: every rados: store is refused at open
 
 struct Connection {};
-
-bool available() { return false; }
 
 Result<std::shared_ptr<Pool>> Pool::open(const std::string&, const std::string&, const std::string& pool,
                                          const std::string& nspace) {
@@ -601,6 +586,9 @@ Result<std::shared_ptr<Pool>> Pool::open(const std::string&, const std::string&,
 Pool::~Pool() = default;
 Result<std::shared_ptr<Pool>> Pool::another() const { return Status::invalid("no RADOS support"); }
 Result<std::optional<std::string>> Pool::read(const std::string&) { return Status::invalid("no RADOS support"); }
+Result<std::optional<std::string>> Pool::readOutcome(int, std::uint64_t, std::string, const std::string&) {
+  return Status::invalid("no RADOS support");
+}
 Result<std::vector<std::optional<std::string>>> Pool::readMany(const std::vector<std::string>&) {
   return Status::invalid("no RADOS support");
 }
@@ -621,7 +609,6 @@ int Pool::lockExclusive(const std::string&, const std::string&, const std::strin
 int Pool::lockShared(const std::string&, const std::string&, const std::string&, const std::string&, double, bool) {
   return -ENOSYS;
 }
-int Pool::unlock(const std::string&, const std::string&, const std::string&) { return -ENOSYS; }
 struct Pool::InFlight {};
 void Pool::unlockLater(const std::string&, const std::string&, const std::string&) {}
 void Pool::sendLater(const std::vector<std::pair<std::string, WriteOp>>&) {}

@@ -30,10 +30,6 @@ struct WriteOp {
   std::optional<std::pair<std::string, std::string>> assertLocked;  // lock name, cookie
 };
 
-struct ObjectInfo {
-  std::string name;
-};
-
 class Pool {
  public:
   // `conf`: a ceph.conf path; `client`: the id without "client.".
@@ -81,8 +77,7 @@ class Pool {
                     bool renew);
   int lockShared(const std::string& oid, const std::string& name, const std::string& cookie, const std::string& tag,
                  double leaseSeconds, bool renew);
-  int unlock(const std::string& oid, const std::string& name, const std::string& cookie);
-  // The same, and writes, sent and not waited for (what nothing reads any
+  // An unlock, and writes, sent and not waited for (what nothing reads any
   // more: it overlaps with what follows); waitSent() waits for all sent so
   // far, whose errors are dropped (a removal that failed leaves a leftover
   // integrity reports).
@@ -106,6 +101,10 @@ class Pool {
  private:
   Pool(std::shared_ptr<Connection> conn, std::string pool, std::string nspace);
   Status openContext();
+  // What a first read of `oid` that returned `r` (the object's size, the
+  // bytes it got) comes to: nullopt when there is no such object; the rest
+  // read in a second round trip when the object is larger.
+  Result<std::optional<std::string>> readOutcome(int r, std::uint64_t size, std::string head, const std::string& oid);
 
   std::shared_ptr<Connection> conn_;
   std::string pool_, nspace_, describe_;
@@ -114,8 +113,5 @@ class Pool {
   struct InFlight;
   std::vector<std::shared_ptr<InFlight>> sent_;  // sent, not waited for
 };
-
-// Whether this build can reach RADOS at all (librados.h was found when it was built).
-bool available();
 
 }  // namespace optdb::rados

@@ -170,12 +170,6 @@ Status RadosRawStorage::ready() {
   return Status::ok();
 }
 
-std::uint64_t RadosRawStorage::roundTrips() const {
-  if (!pool_) return 0;
-  auto c = pool_->counts();
-  return c.reads + c.writes;
-}
-
 std::pair<std::uint64_t, std::uint64_t> RadosRawStorage::roundTripsByKind() const {
   if (!pool_) return {0, 0};
   auto c = pool_->counts();

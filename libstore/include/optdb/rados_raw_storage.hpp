@@ -100,9 +100,7 @@ class RadosRawStorage : public RawStorage {
   Status syncStore() override;
   Status persist() override;
 
-  // The number of round trips sent so far (bench/).
-  std::uint64_t roundTrips() const;
-  // The same, as {reads, writes}.
+  // The round trips waited for so far, {reads, writes} (bench/).
   std::pair<std::uint64_t, std::uint64_t> roundTripsByKind() const;
 
  private:
